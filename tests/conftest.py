@@ -1,0 +1,54 @@
+"""Session fixtures: one real Prefect server (temp SQLite, free port) shared by every test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before prefect is imported anywhere: the test process gets its own Prefect home and must never
+# fall back to an ephemeral in-process server.
+_HOME = Path(tempfile.mkdtemp(prefix="runops-tests-"))
+os.environ["PREFECT_HOME"] = str(_HOME / "prefect-home")
+os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["RUNOPS_HOME"] = str(_HOME / "runops-home")
+os.environ.pop("RUNOPS_READ_ONLY", None)
+for _name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_UI_URL"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+from runops.server import LocalPrefectServer  # noqa: E402
+from runops.settings import Settings  # noqa: E402
+from tests.factories import Prefect  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[LocalPrefectServer]:
+    server = LocalPrefectServer(_HOME / "server", ui=False)
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_UI_URL"] = server.ui_url
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(prefect_server: LocalPrefectServer) -> Settings:
+    return Settings(api_url=prefect_server.api_url, ui_url=prefect_server.ui_url, home=_HOME / "runops-home")
+
+
+@pytest.fixture(scope="session")
+def prefect(prefect_server: LocalPrefectServer, settings: Settings) -> Prefect:
+    """Factories and readers against the real test server."""
+    return Prefect(settings, str(prefect_server.database_url))
+
+
+@pytest.fixture
+def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RUNOPS_HOME", str(tmp_path))
+    return tmp_path

@@ -1,0 +1,166 @@
+"""Factories that create deployments and runs in given states on the real test server.
+
+Every test gets deployments with unique names, so tests sharing the session server never see
+each other's runs as long as they select by deployment (or by their own tag).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.states import Late
+
+from runops.backdate import RunTimes, backdate
+from runops.connection import call
+from runops.settings import Settings
+
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def ago(**kwargs: float) -> datetime:
+    return datetime.now(UTC) - timedelta(**kwargs)
+
+
+def later(**kwargs: float) -> datetime:
+    return datetime.now(UTC) + timedelta(**kwargs)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: UUID
+    flow: str
+    name: str
+    work_pool: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Prefect:
+    settings: Settings
+    database_url: str
+
+    def run(self, action: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run `action(client, *args)` against the test server."""
+        return call(self.settings, action, *args, **kwargs)
+
+    # -- creating -------------------------------------------------------------------------
+    def deployment(
+        self,
+        flow: str | None = None,
+        name: str | None = None,
+        work_pool: str | None = None,
+        tags: Sequence[str] = (),
+        parameters: dict[str, Any] | None = None,
+        job_variables: dict[str, Any] | None = None,
+    ) -> Deployment:
+        flow = flow or unique("flow")
+        name = name or unique("deploy")
+
+        async def create(client: PrefectClient) -> Deployment:
+            if work_pool:
+                try:
+                    await client.create_work_pool(WorkPoolCreate(name=work_pool, type="process"))
+                except ObjectAlreadyExists:
+                    pass
+            flow_id = await client.create_flow_from_name(flow)
+            deployment_id = await client.create_deployment(
+                flow_id=flow_id,
+                name=name,
+                work_pool_name=work_pool,
+                tags=list(tags),
+                parameters=parameters or {},
+                job_variables=job_variables or {},
+            )
+            return Deployment(deployment_id, flow, name, work_pool)
+
+        return self.run(create)
+
+    def runs(
+        self,
+        deployment: Deployment,
+        states: Sequence[State] | Callable[[int], State],
+        count: int | None = None,
+        tags: Sequence[str] = (),
+        parameters: dict[str, Any] | None = None,
+        job_variables: dict[str, Any] | None = None,
+        concurrency: int = 4,
+    ) -> list[FlowRun]:
+        """Create runs of `deployment`, each in the given state (a list, or a factory by index)."""
+        if callable(states):
+            made = [states(i) for i in range(count or 0)]
+        else:
+            made = list(states)
+
+        async def create(client: PrefectClient) -> list[FlowRun]:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(state: State) -> FlowRun:
+                async with gate:
+                    return await client.create_flow_run_from_deployment(
+                        deployment.id,
+                        state=state,
+                        tags=list(tags),
+                        parameters=parameters,
+                        job_variables=job_variables,
+                    )
+
+            return list(await asyncio.gather(*(one(s) for s in made)))
+
+        return self.run(create)
+
+    def late_runs(self, deployment: Deployment, count: int, **kwargs: Any) -> list[FlowRun]:
+        """`count` Late runs, the i-th scheduled (i+1) hours ago (so the newest is index 0)."""
+        return self.runs(deployment, lambda i: Late(scheduled_time=ago(hours=i + 1)), count, **kwargs)
+
+    def backdate(self, times: Sequence[RunTimes]) -> None:
+        asyncio.run(backdate(self.database_url, times))
+
+    # -- reading (to check the stored state after an action) --------------------------------
+    def read(self, run_id: UUID) -> FlowRun | None:
+        async def read(client: PrefectClient) -> FlowRun | None:
+            try:
+                return await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return None
+
+        return self.run(read)
+
+    def read_many(self, run_ids: Sequence[UUID]) -> dict[UUID, FlowRun | None]:
+        return {run_id: self.read(run_id) for run_id in run_ids}
+
+    def set_state(self, run_id: UUID, state: State, force: bool = True) -> None:
+        async def set_(client: PrefectClient) -> None:
+            await client.set_flow_run_state(run_id, state, force=force)
+
+        self.run(set_)
+
+    def runs_of(self, deployment: Deployment) -> list[FlowRun]:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+
+        async def read(client: PrefectClient) -> list[FlowRun]:
+            found: list[FlowRun] = []
+            flt = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
+            while True:
+                page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=len(found))
+                found.extend(page)
+                if len(page) < 200:
+                    return found
+
+        return self.run(read)
