@@ -1,0 +1,1 @@
+"""Shared Streamlit pieces (guard, sidebar, dialog, progress, formatting); pages stay thin."""

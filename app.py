@@ -1,0 +1,15 @@
+"""runops dashboard entrypoint: navigation between the pages (each page guards itself)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.nav import available
+
+st.set_page_config(page_title="runops", page_icon=":material/tune:", layout="wide")
+
+pages = [
+    st.Page(spec.path, title=spec.title, icon=spec.icon, default=(index == 0))
+    for index, spec in enumerate(available())
+]
+st.navigation(pages).run()

@@ -1,0 +1,21 @@
+"""AppTest helpers: open the dashboard (or one page) by absolute path, read metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def open_app(script: str = "app.py", timeout: float = 90) -> AppTest:
+    """An AppTest for `script` (relative to the repo root), already run once."""
+    return AppTest.from_file(str(ROOT / script), default_timeout=timeout).run()
+
+
+def metric_value(at: AppTest, label: str) -> int:
+    for metric in at.metric:
+        if metric.label == label:
+            return int(str(metric.value).replace(",", ""))
+    raise AssertionError(f"no metric {label!r}: {[m.label for m in at.metric]}")

@@ -1,0 +1,46 @@
+"""AppTest of app.py and the overview page against the real test server."""
+
+from __future__ import annotations
+
+from prefect.states import Completed, Late, Running
+
+from tests.apptest import metric_value, open_app
+from tests.factories import Prefect, ago
+
+
+def test_overview_shows_counts_and_late_backlog(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    before = open_app()
+    assert not before.exception, before.exception
+    late_before = metric_value(before, "Late")
+    running_before = metric_value(before, "Running")
+
+    prefect.runs(deployment, [Late(scheduled_time=ago(hours=3)), Late(scheduled_time=ago(minutes=20))])
+    prefect.runs(deployment, [Running(), Completed()])
+
+    at = open_app()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Late") == late_before + 2
+    assert metric_value(at, "Running") == running_before + 1
+    backlog = at.dataframe[0].value
+    row = backlog[backlog["Deployment"] == deployment.full_name]
+    assert int(row["Late runs"].iloc[0]) == 2
+    assert any("Healthy" in s.value for s in at.sidebar.success)
+
+
+def test_overview_stops_cleanly_when_api_is_down(monkeypatch) -> None:
+    from runops.server import free_port
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    at = open_app()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "Cannot reach the Prefect API" in errors
+    assert not at.metric  # the page stopped before reading anything
+
+
+def test_overview_without_api_url(monkeypatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    at = open_app()
+    assert not at.exception
+    assert "PREFECT_API_URL is not set" in " ".join(e.value for e in at.error)

@@ -1,0 +1,71 @@
+"""Formatting for people: local times, durations, Prefect's state colours, run links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from runops.timefmt import format_duration
+from ui.context import timezone
+
+# Prefect UI state colours
+STATE_COLORS = {
+    "Scheduled": "#FCD14E",
+    "Late": "#FCD14E",
+    "AwaitingRetry": "#FCD14E",
+    "Pending": "#8EA0AE",
+    "Running": "#1860F2",
+    "Retrying": "#1860F2",
+    "Paused": "#A1A1AA",
+    "Suspended": "#A1A1AA",
+    "Cancelling": "#71717A",
+    "Completed": "#2AC769",
+    "Cached": "#2AC769",
+    "Failed": "#FB4E4E",
+    "Crashed": "#F97316",
+    "Cancelled": "#71717A",
+}
+
+
+def local_time(value: datetime | None, with_zone: bool = True) -> str:
+    if value is None:
+        return "—"
+    tz = timezone()
+    local = value.astimezone(tz)
+    text = local.strftime("%Y-%m-%d %H:%M")
+    if with_zone:
+        text += f" {local.tzname()}"
+    return text
+
+
+def utc_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "—"
+    delta = (now or datetime.now(UTC)) - value
+    seconds = delta.total_seconds()
+    return f"{format_duration(abs(seconds))} ago" if seconds >= 0 else f"in {format_duration(-seconds)}"
+
+
+def state_badge(name: str) -> str:
+    color = STATE_COLORS.get(name, "#A1A1AA")
+    return f":{_nearest_streamlit_color(color)}-badge[{name}]"
+
+
+def _nearest_streamlit_color(hex_color: str) -> str:
+    return {
+        "#FCD14E": "orange",
+        "#8EA0AE": "gray",
+        "#1860F2": "blue",
+        "#A1A1AA": "gray",
+        "#71717A": "gray",
+        "#2AC769": "green",
+        "#FB4E4E": "red",
+        "#F97316": "orange",
+    }.get(hex_color, "gray")
+
+
+def number(value: int) -> str:
+    return f"{value:,}"

@@ -1,0 +1,30 @@
+"""The dashboard's pages in one list: app.py registers them, the overview links to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    blurb: str = ""
+
+
+PAGES = (
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:"),
+    PageSpec("pages/late_runs.py", "Late runs", ":material/schedule:", "Reschedule late runs in bulk"),
+    PageSpec("pages/history.py", "History", ":material/insights:", "Review completed-run history"),
+    PageSpec("pages/bulk_cancel.py", "Bulk cancel", ":material/cancel:", "Cancel every matching run"),
+    PageSpec("pages/activity.py", "Activity", ":material/history:", "Who did what, and to which runs"),
+)
+
+
+def available() -> list[PageSpec]:
+    """Pages whose file exists in this build."""
+    return [page for page in PAGES if (ROOT / page.path).exists()]

@@ -1,0 +1,204 @@
+"""The shared confirm → apply → report flow of every mutating page.
+
+State per operation `key` in st.session_state:
+  {key}.plan    the previewed Plan (frozen; what the dialog shows and apply runs)
+  {key}.dialog  True while the confirmation dialog is open
+  {key}.go      set by the dialog's Confirm (an on_click callback, so AppTest can drive it)
+  {key}.report  the Report of the last apply
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from runops.errors import RunopsError
+from runops.operations import FAILED, SKIP, Plan, PlannedRun, Progress, Report, RunResult
+from runops.settings import Settings
+from runops.timefmt import format_duration
+from ui.fmt import local_time
+
+TYPE_TO_CONFIRM_ABOVE = 25
+DIALOG_ROWS = 10
+
+
+def plan_frame(plan: Plan, settings: Settings, limit: int | None = None) -> pd.DataFrame:
+    items = plan.items if limit is None else plan.items[:limit]
+    return pd.DataFrame([_plan_row(item, settings) for item in items], columns=_PLAN_COLUMNS)
+
+
+_PLAN_COLUMNS = ["Run", "Deployment", "State", "Scheduled for", "Action", "New time", "Notes", "Link"]
+
+
+def _plan_row(item: PlannedRun, settings: Settings) -> dict[str, object]:
+    notes = "; ".join([*([item.reason] if item.reason else []), *item.warnings])
+    return {
+        "Run": item.name,
+        "Deployment": item.deployment or "—",
+        "State": item.state,
+        "Scheduled for": local_time(item.scheduled_time),
+        "Action": item.action,
+        "New time": local_time(item.new_time) if item.new_time else "",
+        "Notes": notes,
+        "Link": settings.run_url(item.run_id),
+    }
+
+
+def link_config() -> dict[str, object]:
+    return {"Link": st.column_config.LinkColumn("Prefect UI", display_text="open ↗")}
+
+
+def show_plan(plan: Plan, settings: Settings, limit: int = 200) -> None:
+    """The preview table: the first `limit` rows, and the exact total said out loud."""
+    frame = plan_frame(plan, settings, limit)
+    st.dataframe(frame, hide_index=True, column_config=link_config(), width="stretch")
+    if len(plan) > limit:
+        st.caption(
+            f"Showing the first {limit:,} of {len(plan):,} planned runs; all {len(plan):,} will be acted on."
+        )
+
+
+def _close(key: str) -> None:
+    st.session_state[f"{key}.dialog"] = False
+
+
+def _confirm(key: str) -> None:
+    st.session_state[f"{key}.dialog"] = False
+    st.session_state[f"{key}.go"] = True
+
+
+def _open(key: str) -> None:
+    st.session_state[f"{key}.dialog"] = True
+    st.session_state.pop(f"{key}.typed", None)
+
+
+def confirm_button(key: str, plan: Plan, label: str, settings: Settings, disabled: bool = False) -> None:
+    """A primary button opening the confirmation dialog; the dialog stays up across reruns."""
+    n = len(plan.to_change)
+    st.button(
+        label.format(n=f"{n:,}"),
+        type="primary",
+        disabled=disabled or n == 0,
+        on_click=_open,
+        args=(key,),
+        key=f"{key}.open",
+    )
+    if st.session_state.get(f"{key}.dialog"):
+        _dialog(key, plan, settings)
+
+
+def _dialog(key: str, plan: Plan, settings: Settings) -> None:
+    @st.dialog(f"Confirm: {plan.action}", width="large", on_dismiss=lambda: _close(key))
+    def body() -> None:
+        n = len(plan.to_change)
+        st.markdown(f"**{plan.action.capitalize()}** — **{n:,}** run(s) will change.")
+        st.markdown(f"**Selection:** {_inert(plan.selection)}")
+        if plan.policy:
+            st.markdown(f"**Policy:** {_inert(plan.policy)}")
+        counts = plan.counts()
+        cols = st.columns(max(1, len(counts)))
+        for col, (action, count) in zip(cols, sorted(counts.items()), strict=False):
+            col.metric(action.capitalize() if action != SKIP else "Skip", f"{count:,}")
+        for warning in plan.warnings:
+            st.warning(warning)
+        st.dataframe(
+            plan_frame(plan, settings, DIALOG_ROWS),
+            hide_index=True,
+            column_config=link_config(),
+            width="stretch",
+        )
+        if len(plan) > DIALOG_ROWS:
+            st.caption(f"First {DIALOG_ROWS} of {len(plan):,} runs.")
+        st.caption(
+            "Runs that appear after you confirm are not touched; each run is re-read before it changes."
+        )
+        ready = True
+        if n > TYPE_TO_CONFIRM_ABOVE:
+            typed = st.text_input(f"Type {n} to confirm", key=f"{key}.typed")
+            ready = typed.strip().replace(",", "") == str(n)
+        left, right = st.columns(2)
+        left.button(
+            "Confirm",
+            type="primary",
+            disabled=not ready,
+            on_click=_confirm,
+            args=(key,),
+            key=f"{key}.confirm",
+            width="stretch",
+        )
+        right.button("Cancel", on_click=_close, args=(key,), key=f"{key}.cancel", width="stretch")
+
+    body()
+
+
+def _inert(text: str) -> str:
+    """Markdown-escape user-controlled text so names render as text, not markup."""
+    specials = "\\`*_{}[]()#+-.!|<>~$"
+    return "".join("\\" + ch if ch in specials else ch for ch in text)
+
+
+def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> None:
+    """After Confirm: apply with a progress bar that moves per run; keep the report."""
+    if not st.session_state.pop(f"{key}.go", False):
+        return
+    plan: Plan | None = st.session_state.get(f"{key}.plan")
+    if plan is None:
+        st.error("Nothing to apply: preview again.")
+        return
+    bar = st.progress(0.0, text=f"Starting: {len(plan):,} runs…")
+
+    def progress(done: int, total: int, result: RunResult) -> None:
+        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} · {result.name}: {result.outcome}")
+
+    try:
+        report = apply(plan, progress)
+    except RunopsError as exc:
+        bar.empty()
+        st.error(str(exc))
+        return
+    bar.progress(1.0, text=f"Finished: {report.summary()}")
+    st.session_state[f"{key}.report"] = report
+    st.session_state.pop(f"{key}.plan", None)
+
+
+def report_frame(report: Report, settings: Settings) -> pd.DataFrame:
+    rows = [
+        {
+            "Run": r.name,
+            "Deployment": r.deployment or "—",
+            "Action": r.action,
+            "Before": r.before,
+            "After": r.after or "—",
+            "Outcome": r.outcome,
+            "Reason": r.reason,
+            "New time": local_time(r.new_time) if r.new_time else "",
+            "Link": settings.run_url(r.run_id),
+        }
+        for r in report.results
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["Run", "Deployment", "Action", "Before", "After", "Outcome", "Reason", "New time", "Link"],
+    )
+
+
+def show_report(key: str, settings: Settings, retry_label: str | None = None) -> Report | None:
+    """The per-run result with totals; offers to retry only what failed."""
+    report: Report | None = st.session_state.get(f"{key}.report")
+    if report is None:
+        return None
+    totals = report.totals
+    st.subheader("Result")
+    a, b, c, d = st.columns(4)
+    a.metric("Done", f"{totals['done']:,}")
+    b.metric("Skipped", f"{totals['skipped']:,}")
+    c.metric("Failed", f"{totals['failed']:,}")
+    d.metric("Took", format_duration(report.duration_s))
+    message = report.summary() + (f" · audit #{report.audit_id}" if report.audit_id else "")
+    (st.error if totals[FAILED] else st.success)(message)
+    st.dataframe(
+        report_frame(report, settings), hide_index=True, column_config=link_config(), width="stretch"
+    )
+    return report
