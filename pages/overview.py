@@ -37,19 +37,18 @@ counts = pd.DataFrame(
     [{"State": k, "Runs": v, "Colour": STATE_COLORS.get(k, "#A1A1AA")} for k, v in data.counts.items() if v]
 )
 if not counts.empty:
-    chart = (
-        alt.Chart(counts)
-        .mark_bar()
-        .encode(
-            x=alt.X("Runs:Q"),
-            y=alt.Y("State:N", sort="-x", title=None),
-            color=alt.Color(
-                "State:N", scale=alt.Scale(domain=list(counts.State), range=list(counts.Colour)), legend=None
-            ),
-            tooltip=["State", "Runs"],
-        )
-        .properties(height=28 * len(counts) + 20)
+    base = alt.Chart(counts).encode(
+        x=alt.X("Runs:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("State:N", sort="-x", title=None),
+        tooltip=["State", "Runs"],
     )
+    bars = base.mark_bar(stroke="#52525B", strokeWidth=0.5).encode(
+        color=alt.Color(
+            "State:N", scale=alt.Scale(domain=list(counts.State), range=list(counts.Colour)), legend=None
+        )
+    )
+    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("Runs:Q", format=","))
+    chart = (bars + labels).properties(height=alt.Step(26))
     st.altair_chart(chart, width="stretch")
 
 st.subheader("Late backlog")
@@ -68,6 +67,8 @@ else:
             for row in data.late
         ]
     )
+    total_late = sum(row.count for row in data.late)
+    st.caption(f"{total_late:,} late runs across {len(data.late):,} deployment(s), most first.")
     st.dataframe(late, hide_index=True, width="stretch")
 
 st.subheader("Jobs")

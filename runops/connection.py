@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -127,7 +128,18 @@ def call(
         async with open_client(settings, transport) as client:
             return await action(client, *args, **kwargs)
 
-    return asyncio.run(main())
+    return run_sync(main)
+
+
+def run_sync(main: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run(main())`, or in a worker thread when this thread already runs a loop
+    (Playwright's sync API does, in browser tests)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -161,4 +173,4 @@ async def check_health(settings: Settings, transport: httpx.AsyncBaseTransport |
 
 
 def health(settings: Settings) -> Health:
-    return asyncio.run(check_health(settings))
+    return run_sync(lambda: check_health(settings))

@@ -1,0 +1,53 @@
+"""Serve the dashboard as a child process (`streamlit run app.py`) and stop it cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from runops.server import free_port, stop_process_group
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_dashboard(
+    env: dict[str, str], port: int | None = None, log_path: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start Streamlit on `port` (or a free one); returns the process and its URL once healthy."""
+    port = free_port(port)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    stop_process_group(proc)
+    raise TimeoutError("streamlit did not become healthy within 60s")
