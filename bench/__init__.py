@@ -1,0 +1,1 @@
+"""Benchmarks of runops against the baseline recipes; `make bench` runs them all (not tests)."""
