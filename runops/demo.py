@@ -89,6 +89,7 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
         backdated.append(RunTimes(run.id, started - timedelta(seconds=20), started, None))
 
     weights = [0.45, 0.2, 0.2, 0.15]
+    finished: list[tuple[DemoDeployment, object, datetime, datetime, datetime]] = []
     for _ in range(completed):
         spec = rng.choices(DEPLOYMENTS, weights)[0]
         roll = rng.random()
@@ -101,12 +102,15 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
             if roll < 0.975
             else Cancelled()
         )
-        run = await make(spec, state)
         expected = now - timedelta(days=14) + timedelta(seconds=rng.uniform(0, 14 * 86400 - 4 * 3600))
-        lateness = timedelta(seconds=max(0.5, rng.lognormvariate(1.5, 1.0)))
-        duration = timedelta(seconds=spec.median_s * rng.lognormvariate(0, 0.35))
-        start = expected + lateness
-        backdated.append(RunTimes(run.id, expected, start, start + duration))
+        start = expected + timedelta(seconds=max(0.5, rng.lognormvariate(1.5, 1.0)))
+        end = start + timedelta(seconds=spec.median_s * rng.lognormvariate(0, 0.35))
+        finished.append((spec, state, expected, start, end))
+
+    # one at a time: concurrent writes to the embedded SQLite server end in "database is locked"
+    for spec, state, expected, start, end in finished:
+        run = await make(spec, state)
+        backdated.append(RunTimes(run.id, expected, start, end))
     await backdate(database_url, backdated)
     total = sum(s.late for s in DEPLOYMENTS) + 3 * len(DEPLOYMENTS) + 2 + 3 + completed
     return f"Seeded {len(DEPLOYMENTS)} deployments and {total} runs."
