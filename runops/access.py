@@ -1,21 +1,69 @@
-"""Who may change runs: enforced here, in the service layer, not only by hiding buttons."""
+"""Who may change runs: read-only mode and the operators allow-list, enforced in the service layer."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from runops.errors import NotAllowed
 
+TRUE = {"1", "true", "yes", "on"}
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in (value or "").replace(";", ",").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """`operators` holds e-mails (`ana@example.com`), domains (`@example.com` or `example.com`) and
+    OS users of the CLI (`os:alice`); empty means everyone who can reach runops may act."""
+
+    read_only: bool = False
+    operators: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AccessPolicy:
+        env = os.environ if env is None else env
+        return cls(
+            read_only=(env.get("RUNOPS_READ_ONLY") or "").strip().lower() in TRUE,
+            operators=_split(env.get("RUNOPS_OPERATORS")),
+        )
+
+    def is_operator(self, actor: str) -> bool:
+        if not self.operators:
+            return True
+        who = actor.strip().lower()
+        domain = who.rsplit("@", 1)[1] if "@" in who else None
+        for entry in self.operators:
+            if entry == who:
+                return True
+            if domain and entry.lstrip("@") == domain and "@" not in entry.lstrip("@"):
+                return True
+        return False
+
+    def refusal(self, actor: str) -> str | None:
+        """Why `actor` may not change runs, or None when they may."""
+        if self.read_only:
+            return "runops is in read-only mode (RUNOPS_READ_ONLY): previews work, changes are refused."
+        if not self.is_operator(actor):
+            return f"{actor} is not an operator here: previews work, changes are refused (RUNOPS_OPERATORS)."
+        return None
+
 
 def read_only(env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return (env.get("RUNOPS_READ_ONLY") or "").strip().lower() in {"1", "true", "yes", "on"}
+    return AccessPolicy.from_env(env).read_only
 
 
 def ensure_may_apply(actor: str, env: Mapping[str, str] | None = None) -> None:
     """Raise NotAllowed unless `actor` may change runs here."""
-    if read_only(env):
-        raise NotAllowed(
-            "runops is in read-only mode (RUNOPS_READ_ONLY): previews work, changes are refused."
-        )
+    reason = AccessPolicy.from_env(env).refusal(actor)
+    if reason:
+        raise NotAllowed(reason)
+
+
+def cli_actor() -> str:
+    """The OS user running the CLI, as the audit log and the operators list name them."""
+    return f"os:{getpass.getuser()}"

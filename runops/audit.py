@@ -15,6 +15,7 @@ from runops.operations import Report
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE,
     at TEXT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -70,9 +71,10 @@ class AuditLog:
         totals = report.totals
         with closing(self._connect()) as conn, conn:
             cursor = conn.execute(
-                "INSERT INTO operations (at, actor, action, selection, policy, planned, done, skipped,"
-                " failed, duration_s, concurrency, api_url) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO operations (uid, at, actor, action, selection, policy, planned, done, skipped,"
+                " failed, duration_s, concurrency, api_url) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
+                    str(report.uid),
                     report.started_at.isoformat(),
                     report.actor or "unknown",
                     report.action,

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -104,6 +104,8 @@ class Report:
     policy: str = ""
     actor: str = ""
     audit_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+    uid: UUID = field(default_factory=uuid4)  # names the operation in the audit log and Prefect's events
 
     @property
     def totals(self) -> dict[str, int]:
@@ -133,6 +135,8 @@ class Report:
             "duration_s": round(self.duration_s, 3),
             "concurrency": self.concurrency,
             "audit_id": self.audit_id,
+            "operation": str(self.uid),
+            "notes": self.notes,
         }
 
 
