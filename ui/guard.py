@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from runops import access
 from runops.connection import Health, health
 from runops.settings import Settings
 from ui import context
@@ -33,9 +32,16 @@ def sidebar(settings: Settings) -> Health:
             st.success(f"Healthy · Prefect {result.server_version}", icon=":material/check_circle:")
         else:
             st.error(result.message, icon=":material/error:")
-        st.caption(f"Auth: {result.auth} · acting as `{context.actor()}`")
-        if access.read_only():
-            st.warning("Read-only mode: previews work, changes are refused.", icon=":material/lock:")
+        st.caption(f"API credentials: {result.auth}")
+        who = context.actor()
+        if context.auth_configured():
+            st.caption(f"Signed in as `{who}`")
+            st.button("Log out", key="logout", on_click=st.logout)
+        else:
+            st.caption(f"No login configured: single local user `{who}`")
+        refusal = context.refusal()
+        if refusal:
+            st.warning(refusal, icon=":material/lock:")
         if st.button("Re-check connection", key="recheck-health"):
             _cached_health.clear()
             st.rerun()

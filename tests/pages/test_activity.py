@@ -1,0 +1,48 @@
+"""AppTest of the Activity page: operations recorded by a real apply show up with their runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from prefect.states import Scheduled
+
+from runops.audit import AuditLog, default_path
+from runops.execute import execute
+from runops.settings import Settings
+from tests.apptest import open_app
+from tests.factories import Prefect, later
+from tests.runops.test_execute import _plan, move_to
+
+
+def test_activity_lists_operations_and_runs(
+    prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(3)])
+    audit = AuditLog(default_path(Settings.from_env().home))
+    report = prefect.run(
+        execute,
+        _plan(runs, later(hours=4) + timedelta(minutes=1)),
+        move_to,
+        actor="ana@example.com",
+        audit=audit,
+    )
+
+    at = open_app("app.py")
+    at.switch_page("pages/activity.py").run()
+    assert not at.exception, at.exception
+    operations = at.dataframe[0].value
+    assert list(operations["Who"]) == ["ana@example.com"]
+    assert int(operations["Done"].iloc[0]) == 3
+    detail = at.dataframe[1].value
+    assert set(detail["run_id"]) == {str(r.id) for r in runs}
+    assert set(detail["outcome"]) == {"done"}
+    assert report.audit_id == int(operations["#"].iloc[0])
+
+
+def test_activity_empty(tmp_home) -> None:
+    at = open_app("app.py")
+    at.switch_page("pages/activity.py").run()
+    assert not at.exception
+    assert "No operations recorded yet" in at.info[0].value
