@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.sorting import FlowRunSort
@@ -15,6 +16,8 @@ from runops.selection import (
     build_filters,
     deployment_names_by_id,
     iter_runs,
+    read_all,
+    resolve,
 )
 
 
@@ -72,3 +75,39 @@ async def load_overview(client: PrefectClient) -> Overview:
         total=await client.count_flow_runs(),
         read_at=datetime.now(UTC),
     )
+
+
+@dataclass(frozen=True)
+class LateRun:
+    run_id: UUID
+    name: str
+    deployment: str
+    state: str
+    scheduled: datetime | None
+    late_by_s: float | None
+
+
+async def list_late(
+    client: PrefectClient, deployments: tuple[str, ...] = (), states: tuple[str, ...] = ("Late",)
+) -> list[LateRun]:
+    """Every run in `states` (all pages) of the named deployments, newest scheduled first."""
+    resolved = await resolve(client, RunSelection(states=states or ("Late",), deployments=deployments))
+    runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)
+    names = await deployment_names_by_id(client, {r.deployment_id for r in runs if r.deployment_id})
+    now = datetime.now(UTC)
+    rows = []
+    for run in runs:
+        when = run.next_scheduled_start_time or run.expected_start_time
+        rows.append(
+            LateRun(
+                run_id=run.id,
+                name=run.name,
+                deployment=names.get(run.deployment_id, "(no deployment)")
+                if run.deployment_id
+                else "(no deployment)",
+                state=run.state_name or (run.state.name if run.state else "?"),
+                scheduled=when,
+                late_by_s=(now - when).total_seconds() if when else None,
+            )
+        )
+    return sorted(rows, key=lambda r: r.scheduled or now, reverse=True)

@@ -1,0 +1,5 @@
+"""`python -m runops`: the command line."""
+
+from runops.cli import main
+
+main()

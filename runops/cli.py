@@ -1,0 +1,403 @@
+"""The `runops` command line: the dashboard's jobs for scripts, cron and incident runbooks.
+
+A second entrypoint over the same service functions as the pages; it adds only argument
+parsing, confirmation, a progress bar and output (text or one JSON document).
+Exit codes: 0 done or nothing to do · 1 some runs failed · 2 bad input or refused ·
+3 API unreachable, unauthorised or not configured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from runops import cancel, history, late, overview
+from runops.access import cli_actor
+from runops.audit import AuditLog, default_path
+from runops.connection import call, health
+from runops.errors import BadInput, NotAllowed, RunopsError
+from runops.operations import FAILED, Plan, Progress, Report
+from runops.selection import RunSelection
+from runops.settings import Settings
+from runops.timefmt import format_duration
+
+app = typer.Typer(
+    help="Bulk operations on a Prefect 3 server: late runs, bulk cancel, history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+late_app = typer.Typer(help="Late runs: list them, reschedule them.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for the embedded server.", no_args_is_help=True)
+app.add_typer(late_app, name="late")
+app.add_typer(demo_app, name="demo")
+
+EXIT_FAILED_RUNS = 1
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DeploymentOpt = Annotated[
+    list[str] | None,
+    typer.Option("--deployment", "-d", help='Deployment ("flow/deployment" or a unique name).'),
+]
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@contextmanager
+def words() -> Iterator[None]:
+    """Every runops error leaves as a sentence on stderr with its exit code; never a traceback."""
+    try:
+        yield
+    except RunopsError as exc:
+        err(f"runops: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def describe_plan(plan: Plan) -> str:
+    counts = ", ".join(f"{action} {n:,}" for action, n in sorted(plan.counts().items()))
+    lines = [
+        f"{plan.action}: {len(plan.to_change):,} run(s) will change ({counts})",
+        f"  selection: {plan.selection}",
+    ]
+    if plan.policy:
+        lines.append(f"  policy:    {plan.policy}")
+    lines.extend(f"  warning:   {w}" for w in plan.warnings)
+    return "\n".join(lines)
+
+
+def plan_rows(plan: Plan, limit: int | None = None) -> list[str]:
+    items = plan.items if limit is None else plan.items[:limit]
+    rows = []
+    for item in items:
+        new = f" → {item.new_time:%Y-%m-%d %H:%M UTC}" if item.new_time else ""
+        note = f"  ({item.reason})" if item.reason else ""
+        rows.append(
+            f"  {item.action:<16} {item.name:<28} {item.deployment or '-':<32} {item.state}{new}{note}"
+        )
+    return rows
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "action": plan.action,
+        "selection": plan.selection,
+        "policy": plan.policy,
+        "planned": len(plan.to_change),
+        "dry_run": True,
+        "counts": plan.counts(),
+        "warnings": list(plan.warnings),
+        "runs": [
+            {
+                "id": str(i.run_id),
+                "name": i.name,
+                "deployment": i.deployment,
+                "state": i.state,
+                "action": i.action,
+                "scheduled_time": i.scheduled_time.isoformat() if i.scheduled_time else None,
+                "new_time": i.new_time.isoformat() if i.new_time else None,
+                "reason": i.reason,
+                "warnings": list(i.warnings),
+            }
+            for i in plan.items
+        ],
+    }
+
+
+def confirm(plan: Plan, yes: bool) -> None:
+    """Without --yes: show the plan, ask for the count to be typed; with no terminal, refuse."""
+    if yes:
+        return
+    n = len(plan.to_change)
+    err(describe_plan(plan))
+    for row in plan_rows(plan, 10):
+        err(row)
+    if len(plan) > 10:
+        err(f"  … and {len(plan) - 10:,} more")
+    if not sys.stdin.isatty():
+        raise NotAllowed("Refusing to change runs without confirmation: no terminal to ask; pass --yes.")
+    typed = typer.prompt(f"Type {n} to confirm", default="", show_default=False, err=True)
+    if typed.strip().replace(",", "") != str(n):
+        raise NotAllowed("Not confirmed; nothing changed.")
+
+
+@contextmanager
+def progress_bar(total: int) -> Iterator[Progress | None]:
+    """A Rich progress bar on stderr when stderr is a terminal; otherwise nothing."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
+    with RichProgress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+    ) as bar:
+        task = bar.add_task("applying", total=total)
+
+        def advance(done: int, _total: int, _result: object) -> None:
+            bar.update(task, completed=done)
+
+        yield advance
+
+
+def finish(report: Report, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        for r in report.results:
+            reason = f" — {r.reason}" if r.reason else ""
+            typer.echo(f"{r.outcome:<8} {r.action:<16} {r.name:<28} {r.before} → {r.after or '-'}{reason}")
+        typer.echo(report.summary() + (f" · audit #{report.audit_id}" if report.audit_id else ""))
+    for note in report.notes:
+        err(f"note: {note}")
+    if report.totals[FAILED]:
+        raise typer.Exit(EXIT_FAILED_RUNS)
+
+
+def run_job(
+    plan_fn: Callable[..., Any],
+    request: Any,
+    apply_fn: Callable[..., Any],
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """select → plan → confirm → apply → report, as on the pages."""
+    s = settings()
+    with words():
+        plan: Plan = call(s, plan_fn, request)
+        if not plan.to_change:
+            if as_json:
+                emit_json({**plan_json(plan), "dry_run": dry_run})
+            else:
+                typer.echo(f"Nothing to do: {plan.selection}.")
+            return
+        if dry_run:
+            if as_json:
+                emit_json(plan_json(plan))
+            else:
+                typer.echo(describe_plan(plan))
+                typer.echo("\n".join(plan_rows(plan)))
+                typer.echo("Dry run: nothing changed.")
+            return
+        confirm(plan, yes)
+        audit = AuditLog(default_path(s.home))
+        with progress_bar(len(plan)) as advance:
+            report: Report = call(s, apply_fn, plan, actor=cli_actor(), audit=audit, progress=advance)
+    finish(report, as_json)
+
+
+@late_app.command("list")
+def late_list(
+    deployment: DeploymentOpt = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="State name (default Late).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List late runs (all of them, newest scheduled first)."""
+    with words():
+        rows = call(settings(), overview.list_late, tuple(deployment or ()), tuple(state or ("Late",)))
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": str(r.run_id),
+                    "name": r.name,
+                    "deployment": r.deployment,
+                    "state": r.state,
+                    "scheduled_time": r.scheduled.isoformat() if r.scheduled else None,
+                    "late_by_s": r.late_by_s,
+                }
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        when = f"{r.scheduled:%Y-%m-%d %H:%M UTC}" if r.scheduled else "-"
+        typer.echo(
+            f"{r.name:<28} {r.deployment:<36} {r.state:<10} {when}  late by {format_duration(r.late_by_s)}"
+        )
+    typer.echo(f"{len(rows):,} run(s)")
+
+
+@late_app.command("reschedule")
+def late_reschedule(
+    deployment: DeploymentOpt = None,
+    delay: Annotated[str | None, typer.Option(help="Shift each run by this much, e.g. 6h, 90m, 2d.")] = None,
+    at: Annotated[str | None, typer.Option(help="Move every run to this time (ISO, or now+2h).")] = None,
+    spread: Annotated[
+        tuple[str, str] | None, typer.Option(help="Spread runs evenly over START END (ISO or now+…).")
+    ] = None,
+    most_recent: Annotated[
+        int | None, typer.Option("--most-recent", help="Reschedule only the N most recent late runs.")
+    ] = None,
+    remaining: Annotated[
+        str, typer.Option(help="What to do with the rest of the backlog: leave, cancel or delete.")
+    ] = "cancel",
+    state: Annotated[list[str] | None, typer.Option("--state", help="Late (default) or Scheduled.")] = None,
+    recreate: Annotated[
+        bool, typer.Option(help="Recreate each run (new id) instead of rescheduling it in place.")
+    ] = False,
+    allow_past: Annotated[bool, typer.Option(help="Allow new times that are already in the past.")] = False,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reschedule late runs of one or more deployments (in place: same run, id and history)."""
+    with words():
+        chosen = [name for name, value in (("--delay", delay), ("--at", at), ("--spread", spread)) if value]
+        if len(chosen) != 1:
+            raise BadInput("Give exactly one of --delay, --at or --spread.")
+        if not deployment:
+            raise BadInput("Name at least one --deployment.")
+        request = late.RescheduleRequest(
+            deployments=tuple(deployment),
+            policy={"--delay": "shift", "--at": "fixed", "--spread": "spread"}[chosen[0]],
+            delay=delay,
+            at=at,
+            window_start=spread[0] if spread else None,
+            window_end=spread[1] if spread else None,
+            limit=most_recent,
+            remainder=remaining,
+            states=tuple(state or ("Late",)),
+            mode="recreate" if recreate else "in_place",
+            allow_past=allow_past,
+        )
+    run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json)
+
+
+@app.command("cancel")
+def cancel_runs(
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Default: Pending, Running, Scheduled, Late.")
+    ] = None,
+    deployment: DeploymentOpt = None,
+    flow: Annotated[list[str] | None, typer.Option("--flow")] = None,
+    work_pool: Annotated[list[str] | None, typer.Option("--work-pool")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Runs having all these tags.")] = None,
+    include_subflows: Annotated[bool, typer.Option("--include-subflows")] = False,
+    force_stuck: Annotated[
+        bool, typer.Option("--force-stuck", help="Mark runs stuck in Cancelling as Cancelled (force).")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel every matching run: not started → Cancelled, Pending/Running → Cancelling; finished runs untouched."""
+    selection = RunSelection(
+        states=tuple(state or ()),
+        deployments=tuple(deployment or ()),
+        flows=tuple(flow or ()),
+        work_pools=tuple(work_pool or ()),
+        tags=tuple(tag or ()),
+    )
+    request = cancel.CancelRequest(
+        selection=selection, include_subflows=include_subflows, force_stuck=force_stuck
+    )
+    run_job(cancel.plan_cancel, request, cancel.apply_cancel, dry_run, yes, as_json)
+
+
+@app.command("history")
+def history_cmd(
+    last: Annotated[int, typer.Option("--last", help="How many of the newest finished runs.")] = 100,
+    deployment: DeploymentOpt = None,
+    include_failed: Annotated[
+        bool, typer.Option("--include-failed", help="Also Failed and Crashed runs.")
+    ] = False,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write the runs to this CSV file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The last N completed runs with durations and start lateness."""
+    s = settings()
+    with words():
+        request = history.HistoryRequest(
+            limit=last, deployments=tuple(deployment or ()), include_failed=include_failed
+        )
+        result = call(s, history.load_history, request, s.run_url)
+    frame = result.runs
+    if csv is not None:
+        csv.write_bytes(history.to_csv(frame))
+        err(f"wrote {len(frame):,} run(s) to {csv}")
+    if as_json:
+        emit_json(json.loads(frame.to_json(orient="records", date_format="iso")))
+        return
+    for row in frame.itertuples():
+        typer.echo(
+            f"{row.end:%Y-%m-%d %H:%M} {row.state:<10} {row.name:<28} {row.deployment:<36} "
+            f"took {format_duration(row.duration_s)}, started {format_duration(row.lateness_s)} late"
+        )
+    o = result.overall
+    rate = f", success {o.success_rate:.0%}" if o.success_rate is not None else ""
+    typer.echo(
+        f"{len(frame):,} run(s) of {result.matching:,} matching{rate}; median duration "
+        f"{format_duration(o.median_duration_s)}, median lateness {format_duration(o.median_lateness_s)}"
+    )
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Which API, whether it is healthy, its version and the credentials in use — in words."""
+    s = settings()
+    result = health(s)
+    typer.echo(f"API:         {s.api_url or 'not set'}")
+    typer.echo(f"UI:          {s.ui_url or 'unknown'}")
+    typer.echo(f"credentials: {s.auth_kind}")
+    typer.echo(f"acting as:   {cli_actor()}")
+    if result.ok:
+        typer.echo(f"health:      ok (Prefect {result.server_version})")
+        return
+    typer.echo(f"health:      {result.message}")
+    raise typer.Exit(3)
+
+
+@demo_app.command("seed")
+def demo_seed(
+    api_url: Annotated[str | None, typer.Option(help="Seed this server instead of the embedded one.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="That server's database URL (required with --api-url).")
+    ] = None,
+) -> None:
+    """Seed demo data into the embedded server (started for the purpose), or into a server named explicitly."""
+    from runops import demo
+
+    with words():
+        if api_url:
+            if not database_url:
+                raise BadInput(
+                    "--api-url needs --database-url: demo history is written into the server's database."
+                )
+            typer.echo(call(Settings(api_url=api_url), demo.seed, database_url))
+            return
+        from runops.server import LocalPrefectServer
+
+        home = settings().home.resolve()
+        server = LocalPrefectServer(home / "server", ui=False)
+        err(f"starting the embedded Prefect server (data in {server.home})…")
+        with server:
+            typer.echo(call(Settings(api_url=server.api_url), demo.seed, str(server.database_url)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

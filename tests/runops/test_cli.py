@@ -1,0 +1,176 @@
+"""The `runops` command line against the real test server: JSON shapes, exit codes, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.states import Completed, Late, Pending, Running, Scheduled
+from typer.testing import CliRunner
+
+from runops.cli import app
+from runops.server import free_port
+from tests.factories import Prefect, ago, later
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def test_doctor(prefect: Prefect) -> None:
+    result = invoke("doctor")
+    assert result.exit_code == 0, result.output
+    assert "health:      ok (Prefect 3." in result.stdout
+
+
+def test_doctor_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    result = invoke("doctor")
+    assert result.exit_code == 3
+    assert "Cannot reach the Prefect API" in result.stdout
+
+
+def test_late_list_json(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 3)
+    result = invoke("late", "list", "--deployment", deployment.full_name, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == [str(r.id) for r in runs]  # newest scheduled first
+    assert all(r["late_by_s"] > 0 and r["deployment"] == deployment.full_name for r in rows)
+
+
+def test_late_reschedule_dry_run_changes_nothing(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 2)
+    result = invoke("late", "reschedule", "-d", deployment.full_name, "--delay", "6h", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["dry_run"] is True and plan["planned"] == 2
+    for run in runs:
+        stored = prefect.read(run.id)
+        assert stored is not None and stored.state_name == "Late" and stored.state_id == run.state_id
+
+
+def test_late_reschedule_refuses_without_yes_and_terminal(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    result = invoke("late", "reschedule", "-d", deployment.full_name, "--delay", "6h")
+    assert result.exit_code == 2
+    assert "no terminal" in result.stderr
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.state_id == run.state_id
+
+
+def test_late_reschedule_yes_json(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 3)
+    result = invoke(
+        "late", "reschedule", "-d", deployment.full_name, "--delay", "1d", "--most-recent", "2",
+        "--remaining", "cancel", "--yes", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= {"action", "selection", "planned", "results", "totals"}
+    assert report["totals"] == {"done": 3, "skipped": 0, "failed": 0}
+    assert set(report["results"][0]) >= {"id", "name", "deployment", "before", "after", "outcome", "reason"}
+    states = {r.id: prefect.read(r.id) for r in runs}
+    assert [states[r.id].state_name for r in runs] == ["Scheduled", "Scheduled", "Cancelled"]
+    assert states[runs[0].id].next_scheduled_start_time > later(hours=20)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["late", "reschedule", "-d", "no-such-deployment", "--delay", "6h", "--yes"], "Unknown deployment"),
+        (["late", "reschedule", "-d", "x", "--delay", "-1h", "--yes"], "negative"),
+        (["late", "reschedule", "-d", "x", "--delay", "soon", "--yes"], "Cannot read"),
+        (["late", "reschedule", "-d", "x", "--delay", "6h", "--most-recent", "0", "--yes"], "at least 1"),
+        (["late", "reschedule", "-d", "x", "--yes"], "exactly one of"),
+        (["history", "--last", "0"], "at least 1"),
+        (["cancel", "--work-pool", "no-such-pool", "--yes"], "Unknown work pool"),
+    ],
+)
+def test_bad_input_exit_2(prefect: Prefect, args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cancel_json_and_states(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    scheduled, pending, running, done = prefect.runs(
+        deployment, [Scheduled(scheduled_time=later(hours=1)), Pending(), Running(), Completed()]
+    )
+    dry = invoke("cancel", "-d", deployment.full_name, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["planned"] == 3
+    assert prefect.read(scheduled.id).state_name == "Scheduled"
+
+    result = invoke("cancel", "-d", deployment.full_name, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["totals"]["done"] == 3
+    assert prefect.read(scheduled.id).state_name == "Cancelled"
+    assert prefect.read(pending.id).state_name == "Cancelling"
+    assert prefect.read(running.id).state_name == "Cancelling"
+    assert prefect.read(done.id).state_name == "Completed"
+
+
+def test_cancel_nothing_matching_is_bad_input(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    prefect.runs(deployment, [Completed()])
+    result = invoke("cancel", "-d", deployment.full_name, "--yes")
+    assert result.exit_code == 2
+    assert "No runs match" in result.stderr
+
+
+def test_history_json_and_csv(prefect: Prefect, tmp_path: Path) -> None:
+    from runops.backdate import RunTimes
+
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, [Completed(), Completed()])
+    base = ago(hours=5)
+    from datetime import timedelta
+
+    prefect.backdate(
+        [
+            RunTimes(runs[0].id, base, base + timedelta(seconds=10), base + timedelta(seconds=70)),
+            RunTimes(runs[1].id, base, base + timedelta(seconds=5), base + timedelta(seconds=605)),
+        ]
+    )
+    out = tmp_path / "h.csv"
+    result = invoke("history", "-d", deployment.full_name, "--last", "5", "--json", "--csv", str(out))
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["run_id"] for r in rows] == [str(runs[1].id), str(runs[0].id)]  # newest end first
+    assert [r["duration_s"] for r in rows] == [600.0, 60.0]
+    assert [r["lateness_s"] for r in rows] == [5.0, 10.0]
+    assert out.read_text().count("\n") >= 3
+
+
+def test_subprocess_entrypoints(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    prefect.runs(deployment, [Late(scheduled_time=ago(hours=2))])
+    env = dict(os.environ)
+    for command in ([str(ROOT / ".venv/bin/runops")], [sys.executable, "-m", "runops"]):
+        done = subprocess.run(
+            [*command, "late", "list", "-d", deployment.full_name, "--json"],
+            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert len(json.loads(done.stdout)) == 1
+    refused = subprocess.run(
+        [sys.executable, "-m", "runops", "late", "reschedule", "-d", deployment.full_name, "--delay", "1h"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert "Traceback" not in refused.stderr
