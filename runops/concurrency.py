@@ -38,7 +38,7 @@ class AdaptiveConcurrency:
 
     initial: int = 1
     maximum: int = 8
-    gain: float = 1.15
+    gain: float = 1.1
     min_window: int = 6
     limit: int = field(init=False)
     peak: int = field(init=False)

@@ -1,0 +1,113 @@
+"""The apply engine: every run ends done/skipped/failed, bounded retries, a stop when the API is gone."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.states import Scheduled
+
+from runops.operations import (
+    DONE,
+    FAILED,
+    SKIP,
+    SKIPPED,
+    ApplyOptions,
+    Plan,
+    PlannedRun,
+    RunResult,
+    apply_plan,
+    only,
+    result_for,
+)
+from tests.factories import Prefect, later
+
+
+def _items(n: int, action: str = "touch") -> tuple[PlannedRun, ...]:
+    return tuple(PlannedRun(uuid4(), f"run-{i}", "f/d", "Late", action) for i in range(n))
+
+
+def _run(prefect: Prefect, plan: Plan, handler, **options) -> tuple:
+    seen: list[tuple[int, int]] = []
+
+    async def go(client: PrefectClient):
+        return await apply_plan(
+            client,
+            plan,
+            handler,
+            progress=lambda d, t, r: seen.append((d, t)),
+            options=ApplyOptions(**options),
+        )
+
+    return prefect.run(go), seen
+
+
+def test_progress_skips_and_order(prefect: Prefect) -> None:
+    items = (*_items(3), PlannedRun(uuid4(), "skip-me", None, "Running", SKIP, reason="started"))
+
+    async def ok(client: PrefectClient, item: PlannedRun) -> RunResult:
+        return result_for(item, DONE, "Scheduled")
+
+    report, seen = _run(prefect, Plan("test", "sel", items), ok)
+    assert [r.outcome for r in report.results] == [DONE, DONE, DONE, SKIPPED]
+    assert report.results[3].reason == "started"
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert report.totals == {"done": 3, "skipped": 1, "failed": 0}
+
+
+def test_transient_errors_retried_then_reported(prefect: Prefect) -> None:
+    calls: dict[str, int] = {}
+
+    async def flaky(client: PrefectClient, item: PlannedRun) -> RunResult:
+        calls[item.name] = calls.get(item.name, 0) + 1
+        if item.name == "run-0" and calls[item.name] < 2:
+            raise httpx.ReadError("connection reset")
+        if item.name == "run-1":
+            request = httpx.Request("POST", "http://x/api/flow_runs/1/set_state")
+            raise httpx.HTTPStatusError("503", request=request, response=httpx.Response(503, request=request))
+        return result_for(item, DONE)
+
+    report, _ = _run(prefect, Plan("test", "sel", _items(3)), flaky, backoff_s=0.01, attempts=3)
+    assert [r.outcome for r in report.results] == [DONE, FAILED, DONE]
+    assert calls == {"run-0": 2, "run-1": 3, "run-2": 1}  # bounded: 3 attempts at most
+    assert "overloaded" in report.results[1].reason
+
+
+def test_unreachable_api_stops_and_reports_the_rest(prefect: Prefect) -> None:
+    async def down(client: PrefectClient, item: PlannedRun) -> RunResult:
+        raise httpx.ConnectError("connection refused")
+
+    report, seen = _run(prefect, Plan("test", "sel", _items(20)), down, backoff_s=0.01, concurrency=1)
+    assert len(report.results) == 20 and len(seen) == 20
+    assert all(r.outcome == FAILED for r in report.results)
+    assert sum("not attempted" in r.reason for r in report.results) == 17
+
+
+def test_time_limit(prefect: Prefect) -> None:
+    async def slow(client: PrefectClient, item: PlannedRun) -> RunResult:
+        await asyncio.sleep(0.3)
+        return result_for(item, DONE)
+
+    report, _ = _run(prefect, Plan("test", "sel", _items(10)), slow, concurrency=1, time_limit_s=0.5)
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes.count(DONE) in (2, 3) and len(outcomes) == 10
+    assert all("time limit" in r.reason for r in report.results if r.outcome == FAILED)
+
+
+def test_real_state_changes_and_only(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(4)])
+    target = later(hours=30).replace(microsecond=0)
+    items = tuple(PlannedRun(r.id, r.name, None, "Scheduled", "reschedule", new_time=target) for r in runs)
+    plan = only(Plan("move", "sel", items), [runs[1].id, runs[3].id])
+
+    async def move(client: PrefectClient, item: PlannedRun) -> RunResult:
+        result = await client.set_flow_run_state(item.run_id, Scheduled(scheduled_time=item.new_time))
+        return result_for(item, DONE, result.state.name if result.state else None)
+
+    report, _ = _run(prefect, plan, move)
+    assert report.totals["done"] == 2
+    stored = prefect.read_many([r.id for r in runs])
+    assert [stored[r.id].next_scheduled_start_time == target for r in runs] == [False, True, False, True]
