@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import webbrowser
 from pathlib import Path
 
 from runops.connection import call
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         _say(f"Dashboard: {url}  (Ctrl-C stops everything)")
+        if os.environ.get("DISPLAY") or sys.platform == "darwin":
+            webbrowser.open(url)  # a desktop session: open it; on a server, the URL above is enough
         while dashboard.poll() is None:
             time.sleep(0.5)
         _say(f"The dashboard exited with code {dashboard.returncode}; see {home / 'dashboard.log'}.")
