@@ -15,9 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_dashboard(
-    env: dict[str, str], port: int | None = None, log_path: Path | None = None
+    env: dict[str, str],
+    port: int | None = None,
+    log_path: Path | None = None,
+    extra_args: list[str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    """Start Streamlit on `port` (or a free one); returns the process and its URL once healthy."""
+    """Start Streamlit on `port` (or a free one); returns the process and its URL once healthy.
+
+    `extra_args` go to `streamlit run` (e.g. `["--secrets.files", path]` for another secrets.toml).
+    """
     port = free_port(port)
     command = [
         sys.executable,
@@ -33,6 +39,7 @@ def start_dashboard(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        *(extra_args or []),
     ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(

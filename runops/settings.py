@@ -56,8 +56,16 @@ class Settings:
 
     @property
     def auth_kind(self) -> str:
-        if self.api_key:
-            return "API key"
+        # Prefect's client sends the auth string when both are set (PrefectClient.__init__)
         if self.auth_string:
             return "basic auth"
+        if self.api_key:
+            return "API key"
         return "none"
+
+
+def public_url(url: str | None) -> str | None:
+    """`url` without any `user:password@` part, for showing, logging and the audit log."""
+    if not url:
+        return url
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)

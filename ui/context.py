@@ -48,6 +48,11 @@ def auth_configured() -> bool:
     return bool(_secrets_section("auth"))
 
 
+def auth_section() -> dict[str, Any]:
+    """The `[auth]` secrets (st.login's settings); for checking them, never for showing values."""
+    return _secrets_section("auth")
+
+
 def actor() -> str:
     """Who is clicking: the OIDC e-mail when logged in, else the local OS user."""
     if auth_configured():

@@ -9,6 +9,7 @@ State per operation `key` in st.session_state:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pandas as pd
@@ -21,6 +22,7 @@ from runops.timefmt import format_duration
 from ui.fmt import local_time
 
 TYPE_TO_CONFIRM_ABOVE = 25
+WORD_JOINER = "\u2060"
 DIALOG_ROWS = 10
 
 
@@ -92,6 +94,10 @@ def confirm_button(key: str, plan: Plan, label: str, settings: Settings, disable
 def _dialog(key: str, plan: Plan, settings: Settings) -> None:
     @st.dialog(f"Confirm: {plan.action}", width="large", on_dismiss=lambda: _close(key))
     def body() -> None:
+        if not st.session_state.get(f"{key}.dialog"):
+            # Confirm/Cancel ran their callback. A dialog is a fragment: its buttons rerun only the
+            # dialog, so without a full rerun it would stay open and the page would never apply.
+            st.rerun()
         n = len(plan.to_change)
         st.markdown(f"**{plan.action.capitalize()}** — **{n:,}** run(s) will change.")
         st.markdown(f"**Selection:** {_inert(plan.selection)}")
@@ -101,8 +107,8 @@ def _dialog(key: str, plan: Plan, settings: Settings) -> None:
         cols = st.columns(max(1, len(counts)))
         for col, (action, count) in zip(cols, sorted(counts.items()), strict=False):
             col.metric(action.capitalize() if action != SKIP else "Skip", f"{count:,}")
-        for warning in plan.warnings:
-            st.warning(warning)
+        for warning in plan.warnings:  # warnings name runs and deployments
+            st.warning(inert(warning))
         st.dataframe(
             plan_frame(plan, settings, DIALOG_ROWS),
             hide_index=True,
@@ -133,10 +139,20 @@ def _dialog(key: str, plan: Plan, settings: Settings) -> None:
     body()
 
 
-def _inert(text: str) -> str:
-    """Markdown-escape user-controlled text so names render as text, not markup."""
-    specials = "\\`*_{}[]()#+-.!|<>~$"
-    return "".join("\\" + ch if ch in specials else ch for ch in text)
+def inert(text: object) -> str:
+    """Markdown-escape user-controlled text (run names, tags, e-mails, error messages) so it
+    renders as text, not markup, wherever Streamlit reads Markdown (markdown, captions, alerts,
+    progress text)."""
+    specials = "\\`*_{}[]()#+-.!|<>~$:"
+    escaped = "".join("\\" + ch if ch in specials else ch for ch in str(text))
+    # Escapes do not stop GFM's bare-URL and e-mail autolinks (checked in Chromium): an invisible
+    # WORD JOINER breaks each pattern, so `https://…`, `www.…` and `a@b.c` stay plain text.
+    escaped = re.sub(r"\\:(?=//)", "\\:" + WORD_JOINER, escaped)
+    escaped = re.sub(r"(?i)(www)(?=\\\.)", r"\1" + WORD_JOINER, escaped)
+    return escaped.replace("@", WORD_JOINER + "@")
+
+
+_inert = inert  # the name other modules used first
 
 
 def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> None:
@@ -150,13 +166,16 @@ def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> Non
     bar = st.progress(0.0, text=f"Starting: {len(plan):,} runs…")
 
     def progress(done: int, total: int, result: RunResult) -> None:
-        bar.progress(done / max(total, 1), text=f"{done:,} / {total:,} · {result.name}: {result.outcome}")
+        # progress text is Markdown: the run name is user-controlled
+        bar.progress(
+            done / max(total, 1), text=f"{done:,} / {total:,} · {inert(result.name)}: {result.outcome}"
+        )
 
     try:
         report = apply(plan, progress)
     except RunopsError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(inert(exc))
         return
     bar.progress(1.0, text=f"Finished: {report.summary()}")
     st.session_state[f"{key}.report"] = report
