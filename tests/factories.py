@@ -21,7 +21,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.states import Late
 
 from runops.backdate import RunTimes, backdate
-from runops.connection import call
+from runops.connection import call, run_sync
 from runops.settings import Settings
 
 T = TypeVar("T")
@@ -130,7 +130,7 @@ class Prefect:
         return self.runs(deployment, lambda i: Late(scheduled_time=ago(hours=i + 1)), count, **kwargs)
 
     def backdate(self, times: Sequence[RunTimes]) -> None:
-        asyncio.run(backdate(self.database_url, times))
+        run_sync(lambda: backdate(self.database_url, times))
 
     # -- reading (to check the stored state after an action) --------------------------------
     def read(self, run_id: UUID) -> FlowRun | None:
@@ -164,3 +164,59 @@ class Prefect:
                     return found
 
         return self.run(read)
+
+
+def finished_runs(
+    prefect: Prefect,
+    deployment: Deployment,
+    rows: Sequence[tuple[State, datetime, datetime | None, datetime | None]],
+    tags: Sequence[str] = (),
+    concurrency: int = 1,
+) -> list[FlowRun]:
+    """Runs in finished states with backdated (state, expected start, start, end) times.
+
+    The API stamps states with the server's clock, so the times are written through the
+    server's database afterwards; the returned runs are re-read from the server. One create at a
+    time by default: concurrent creates on SQLite meet "database is locked" 503s on a busy machine.
+    """
+    created = prefect.runs(deployment, [row[0] for row in rows], tags=tags, concurrency=concurrency)
+    prefect.backdate(
+        [
+            RunTimes(run.id, expected, start, end)
+            for run, (_, expected, start, end) in zip(created, rows, strict=True)
+        ]
+    )
+    return [prefect.read(run.id) for run in created]
+
+
+def seeded_runs(
+    prefect: Prefect,
+    deployment: Deployment,
+    n: int,
+    state_type: str = "SCHEDULED",
+    state_name: str | None = None,
+    tags: Sequence[str] = (),
+) -> list[UUID]:
+    """`n` runs written straight into the server's database with bench/seed.py (Prefect's own
+    tables), for sets the API would take minutes to create (~6–30 runs/s here)."""
+    from bench.seed import insert_runs
+
+    return run_sync(
+        lambda: insert_runs(
+            prefect.database_url, deployment.id, n=n, state_type=state_type, state_name=state_name, tags=tags
+        )
+    )
+
+
+def subflow_run(prefect: Prefect, parent_run_id: UUID, deployment: Deployment, state: State) -> FlowRun:
+    """A sub-flow run of `parent_run_id`: a placeholder task run in the parent, as the engine makes."""
+    from prefect.tasks import Task
+
+    async def create(client: PrefectClient) -> FlowRun:
+        task = Task(fn=lambda: None, name="subflow")
+        task_run = await client.create_task_run(task, flow_run_id=parent_run_id, dynamic_key=unique("k"))
+        return await client.create_flow_run_from_deployment(
+            deployment.id, state=state, parent_task_run_id=task_run.id
+        )
+
+    return prefect.run(create)
