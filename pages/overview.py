@@ -9,6 +9,7 @@ import streamlit as st
 from runops import overview
 from runops.connection import call
 from runops.errors import RunopsError
+from runops.settings import public_url
 from ui.fmt import STATE_COLORS, ago, local_time
 from ui.guard import page_setup
 from ui.nav import available
@@ -21,7 +22,7 @@ except RunopsError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"{data.total:,} flow runs on {settings.api_url} · read {local_time(data.read_at)}")
+st.caption(f"{data.total:,} flow runs on {public_url(settings.api_url)} · read {local_time(data.read_at)}")
 
 headline = ["Late", "Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed", "Cancelled"]
 for row_start in range(0, len(headline), 4):

@@ -9,6 +9,7 @@ from runops.audit import AuditLog
 from runops.connection import explain
 from runops.events import emit_operation
 from runops.operations import ApplyOptions, Handler, Plan, Progress, Report, apply_plan
+from runops.settings import public_url
 
 
 async def execute(
@@ -26,7 +27,7 @@ async def execute(
     report = await apply_plan(client, plan, handler, progress=progress, options=options)
     report.actor = actor
     if audit is not None:
-        report.audit_id = audit.record(report, api_url=str(client.api_url))
+        report.audit_id = audit.record(report, api_url=public_url(str(client.api_url)))
     try:
         await emit_operation(client, report)
     except Exception as exc:  # the local audit record exists; the event feed is a second copy
