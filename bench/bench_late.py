@@ -1,0 +1,178 @@
+"""Benchmark: reschedule 500 late runs, runops in place vs the documented delete-and-recreate recipe.
+
+Both run sequentially on one fresh local server in the same process, each on its own deployment
+seeded with the same 500 Late runs. Prints both times, the ratio, and what each variant lost.
+Run: `.venv/bin/python -m bench.bench_late [--runs 500]` (not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.server.schemas.states import StateType
+from prefect.states import Scheduled
+
+from bench.common import Row, bench_server, machine, settings_for, table, timed
+from bench.seed import SeedTimes, insert_runs
+from runops import late
+from runops.connection import open_client
+from runops.settings import Settings
+
+DELAY = timedelta(hours=12)  # every new time lands in the future for both variants
+EXTRA_TAG = "backfill"  # a per-run tag the recipe does not carry over
+
+
+async def make_deployment(client: PrefectClient, name: str) -> UUID:
+    flow_id = await client.create_flow_from_name("bench-late-flow")
+    return await client.create_deployment(
+        flow_id=flow_id, name=name, parameters={"region": "eu"}, tags=["nightly"]
+    )
+
+
+async def seed(database_url: str, deployment_id: UUID, n: int) -> list[UUID]:
+    now = datetime.now(UTC)
+    # one run a minute over the last n minutes, like a schedule that ran while the worker was down
+    return await insert_runs(
+        database_url,
+        deployment_id,
+        n=n,
+        state_type=StateType.SCHEDULED,
+        state_name="Late",
+        times=lambda i: SeedTimes(now - timedelta(minutes=i + 1)),
+        tags=[EXTRA_TAG],
+        name_prefix="late",
+    )
+
+
+async def recipe(client: PrefectClient, deployment_name: str, delay: timedelta, most_recent_n: int) -> int:
+    """The documented script, faithfully: read Late runs before now, sorted by start time, then for
+    each, sequentially, delete it and (for the first N) create a new run from its deployment.
+
+    With the rest deleted it reads with `limit=None`, which the server caps at 200 runs: the team
+    runs it again until nothing is left, as this loop does.
+    """
+    flow_runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Late"])),
+            expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC)),
+        ),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(like_=deployment_name)),
+        sort=FlowRunSort.START_TIME_DESC,
+        limit=None,
+    )
+    for i, run in enumerate(flow_runs):
+        await client.delete_flow_run(flow_run_id=run.id)
+        if i < most_recent_n:
+            assert run.deployment_id is not None and run.expected_start_time is not None
+            await client.create_flow_run_from_deployment(
+                deployment_id=run.deployment_id,
+                state=Scheduled(scheduled_time=run.expected_start_time + delay),
+            )
+    return len(flow_runs)
+
+
+async def runs_of(client: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
+    found: list[FlowRun] = []
+    flt = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
+    while True:
+        page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=len(found))
+        found.extend(page)
+        if len(page) < 200:
+            return found
+
+
+def check(after: list[FlowRun], originals: list[UUID], n: int) -> dict[str, int]:
+    now = datetime.now(UTC)
+    waiting = [
+        r
+        for r in after
+        if r.state_name == "Scheduled" and r.next_scheduled_start_time and r.next_scheduled_start_time > now
+    ]
+    kept = set(originals) & {r.id for r in after}
+    return {
+        "scheduled": len(waiting),
+        "lost": max(0, n - len(waiting)),
+        "ids_kept": len(kept),
+        "tags_kept": sum(1 for r in waiting if EXTRA_TAG in r.tags),
+    }
+
+
+async def main(n: int) -> None:
+    rows: list[Row] = []
+    with bench_server() as server:
+        settings: Settings = settings_for(server)
+        database_url = str(server.database_url)
+        async with open_client(settings) as client:
+            ours = await make_deployment(client, "late-runops")
+            theirs = await make_deployment(client, "late-recipe")
+        ours_ids = await seed(database_url, ours, n)
+        theirs_ids = await seed(database_url, theirs, n)
+
+        async with open_client(settings) as client:
+            with timed() as t:
+                request = late.RescheduleRequest(
+                    deployments=("bench-late-flow/late-runops",), policy="shift", delay=DELAY, limit=n
+                )
+                plan = await late.plan_reschedule(client, request)
+                report = await late.apply_reschedule(client, plan, actor="bench", audit=None)
+            outcome = check(await runs_of(client, ours), ours_ids, n)
+        rows.append(
+            Row(
+                "reschedule 500 late",
+                "runops in place",
+                n,
+                t[0],
+                f"{report.totals['done']} done, concurrency {report.concurrency}; lost {outcome['lost']}, "
+                f"ids kept {outcome['ids_kept']}, tags kept {outcome['tags_kept']}",
+                {k: str(v) for k, v in outcome.items()},
+            )
+        )
+
+        async with open_client(settings) as client:
+            calls = 0
+            with timed() as t:
+                while await recipe(client, "late-recipe", DELAY, most_recent_n=n):
+                    calls += 1
+            outcome = check(await runs_of(client, theirs), theirs_ids, n)
+        rows.append(
+            Row(
+                "reschedule 500 late",
+                "recipe: delete + recreate",
+                n,
+                t[0],
+                f"{calls} script runs (200 a read); lost {outcome['lost']}, ids kept {outcome['ids_kept']}, "
+                f"tags kept {outcome['tags_kept']}",
+                {k: str(v) for k, v in outcome.items()},
+            )
+        )
+
+    print(machine())
+    print(table(rows, baseline="recipe: delete + recreate"))
+    ours_row, base_row = rows
+    print(
+        f"\nrunops {ours_row.seconds:.1f}s vs recipe {base_row.seconds:.1f}s: "
+        f"{base_row.seconds / ours_row.seconds:.2f}× faster; runs lost: runops {ours_row.extra['lost']}, "
+        f"recipe {base_row.extra['lost']} (and {n - int(base_row.extra['ids_kept'])} ids, "
+        f"{n - int(base_row.extra['tags_kept'])} per-run tags lost by the recipe)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=500)
+    asyncio.run(main(parser.parse_args().runs))

@@ -1,0 +1,227 @@
+"""Late runs: pick deployments and a policy, preview old → new times, confirm, watch progress, see the result."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from runops import late
+from runops.connection import call
+from runops.errors import RunopsError
+from runops.operations import Plan, Progress, Report
+from runops.settings import Settings
+from ui.context import actor, audit_log, refusal, timezone
+from ui.fmt import ago, local_time
+from ui.guard import page_setup
+from ui.operation import confirm_button, inert, link_config, run_if_confirmed, show_report
+
+KEY = "late"
+PREVIEW_ROWS = 200
+POLICY_LABELS = {
+    "shift": "Shift by a delay",
+    "fixed": "Move to a fixed time",
+    "spread": "Spread over a window",
+}
+COLUMNS = ["Run", "Deployment", "State", "Scheduled for", "Late by", "New time", "Action", "Warnings", "Link"]
+REST_LABELS = {"cancel": "Cancel them", "delete": "Delete them", "leave": "Leave them as they are"}
+
+
+def stale() -> None:
+    """Any changed input makes the preview out of date: it has to be made again."""
+    for suffix in ("preview", "plan", "dialog", "consent"):
+        st.session_state.pop(f"{KEY}.{suffix}", None)
+
+
+def preview_frame(plan: Plan, settings: Settings, now: datetime) -> pd.DataFrame:
+    rows = [
+        {
+            "Run": item.name,
+            "Deployment": item.deployment or "—",
+            "State": item.state,
+            "Scheduled for": local_time(item.scheduled_time),
+            "Late by": ago(item.scheduled_time, now).removesuffix(" ago") if item.scheduled_time else "—",
+            "New time": local_time(item.new_time) if item.new_time else "—",
+            "Action": item.action,
+            "Warnings": "; ".join(item.warnings),
+            "Link": settings.run_url(item.run_id),
+        }
+        for item in plan.items[:PREVIEW_ROWS]
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+settings = page_setup("Late runs")
+st.caption(
+    "Reschedule late runs in bulk. In place by default: each run keeps its id, parameters, tags, "
+    "job variables, work queue and history. Every run is re-read right before it changes; runs that "
+    "started, finished or vanished meanwhile are skipped."
+)
+
+try:
+    # not cached: two cheap reads, and a deployment created a moment ago must be offered
+    choices = call(settings, late.deployment_names)
+except RunopsError as exc:
+    st.error(inert(exc))
+    st.stop()
+
+with st.container(border=True):
+    c1, c2 = st.columns([3, 1])
+    deployments = c1.multiselect(
+        "Deployments",
+        choices,
+        key=f"{KEY}.deployments",
+        on_change=stale,
+        placeholder="Choose one or more deployments",
+    )
+    states = c2.multiselect(
+        "States", list(late.RESCHEDULABLE_STATES), default=["Late"], key=f"{KEY}.states", on_change=stale
+    )
+    policy = st.radio(
+        "New time",
+        list(POLICY_LABELS),
+        format_func=POLICY_LABELS.get,
+        horizontal=True,
+        key=f"{KEY}.policy",
+        on_change=stale,
+    )
+    c1, c2 = st.columns(2)
+    delay = at = start = end = None
+    if policy == "shift":
+        delay = c1.text_input(
+            "Delay from each run's scheduled time",
+            value="6h",
+            key=f"{KEY}.delay",
+            on_change=stale,
+            help="People's units: 6h, 90m, 2d, 1h 30m.",
+        )
+    elif policy == "fixed":
+        at = c1.text_input(
+            "New time",
+            value="now+1h",
+            key=f"{KEY}.at",
+            on_change=stale,
+            help="now+2h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
+        )
+    else:
+        start = c1.text_input("Window start", value="now+10m", key=f"{KEY}.start", on_change=stale)
+        end = c2.text_input(
+            "Window end",
+            value="now+2h",
+            key=f"{KEY}.end",
+            on_change=stale,
+            help="Runs are spread evenly from start to end, oldest first, so a returning worker "
+            "is not flooded.",
+        )
+    c1, c2 = st.columns(2)
+    limit = c1.number_input(
+        "Reschedule the most recent N",
+        min_value=1,
+        value=None,
+        step=10,
+        placeholder="all of them",
+        key=f"{KEY}.limit",
+        on_change=stale,
+    )
+    remainder = c2.radio(
+        "The rest of the backlog",
+        list(REST_LABELS),
+        format_func=REST_LABELS.get,
+        horizontal=True,
+        key=f"{KEY}.rest",
+        on_change=stale,
+        disabled=limit is None,
+        help="Only when N is set: what happens to the older late runs. Cancel and delete only touch "
+        "runs that are still late when their turn comes.",
+    )
+    with st.expander("Advanced"):
+        recreate = st.checkbox(
+            "Recreate instead of rescheduling in place",
+            key=f"{KEY}.recreate",
+            on_change=stale,
+            help="The old recipe, done right: a new run with every field copied is created first, "
+            "the original is deleted after. The run gets a new id and loses its history.",
+        )
+    preview = st.button("Preview", icon=":material/preview:", key=f"{KEY}.preview-button")
+
+if preview:
+    stale()
+    st.session_state.pop(f"{KEY}.report", None)
+    try:
+        request = late.RescheduleRequest(
+            deployments=tuple(deployments),
+            states=tuple(states),
+            policy=policy,
+            delay=delay,
+            at=at,
+            window_start=start,
+            window_end=end,
+            limit=int(limit) if limit is not None else None,
+            remainder=remainder if limit is not None else "leave",
+            mode="recreate" if recreate else "in_place",
+            zone=timezone().key,
+        )
+        with st.spinner("Reading late runs…"):
+            st.session_state[f"{KEY}.preview"] = call(settings, late.plan_reschedule, request)
+    except RunopsError as exc:
+        st.error(inert(exc))  # messages can quote deployment names
+
+
+def apply(plan: Plan, progress: Progress) -> Report:
+    return call(settings, late.apply_reschedule, plan, actor=actor(), audit=audit_log(), progress=progress)
+
+
+confirmed = bool(st.session_state.get(f"{KEY}.go"))
+run_if_confirmed(KEY, apply)
+if confirmed and f"{KEY}.plan" not in st.session_state:
+    st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
+
+plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+if plan is not None:
+    counts = late.summary(plan)
+    st.subheader("Preview")
+    if not plan.items:
+        st.info(f"No runs match ({inert(plan.selection)}): nothing to do.")
+    else:
+        st.markdown(f"**Policy:** {plan.policy}")
+        a, b, c, d = st.columns(4)
+        a.metric("Late runs found", f"{counts['matched']:,}")
+        b.metric("To reschedule", f"{counts['reschedule']:,}")
+        c.metric("To cancel / delete", f"{counts['cancel'] + counts['delete']:,}")
+        d.metric("Left as they are", f"{counts['left']:,}")
+        consent = True
+        if counts["past"]:
+            st.warning(
+                f"{counts['past']:,} new time(s) are already in the past: those runs will be Late "
+                "again at once.",
+                icon=":material/warning:",
+            )
+            consent = st.checkbox(
+                f"Yes, schedule {counts['past']:,} run(s) in the past anyway", key=f"{KEY}.consent"
+            )
+        # the dialog applies `{KEY}.plan`: the preview, with the consent when it was given
+        st.session_state[f"{KEY}.plan"] = late.with_consent(plan) if counts["past"] and consent else plan
+        st.dataframe(
+            preview_frame(plan, settings, datetime.now(UTC)),
+            hide_index=True,
+            column_config=link_config(),
+            width="stretch",
+        )
+        if len(plan) > PREVIEW_ROWS:
+            st.caption(
+                f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "
+                "will be acted on."
+            )
+        why_not = refusal()
+        if why_not:
+            st.info(why_not, icon=":material/lock:")
+        confirm_button(
+            KEY,
+            st.session_state[f"{KEY}.plan"],
+            "Apply to {n} runs…",
+            settings,
+            disabled=bool(why_not) or not consent,
+        )
+
+show_report(KEY, settings)

@@ -1,0 +1,619 @@
+"""Late runs: plan and apply a safe bulk reschedule (shift, fixed or spread), in place or recreated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterIdempotencyKey,
+    FlowRunFilterNextScheduledStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+)
+from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelling, Scheduled, to_state_create
+
+from runops.audit import AuditLog
+from runops.errors import BadInput
+from runops.execute import execute
+from runops.operations import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    ApplyOptions,
+    Plan,
+    PlannedRun,
+    Progress,
+    Report,
+    RunResult,
+    result_for,
+)
+from runops.selection import (
+    ResolvedSelection,
+    RunSelection,
+    deployment_names_by_id,
+    list_deployments,
+    read_all,
+    resolve,
+)
+from runops.timefmt import ensure_utc, format_duration, parse_duration, parse_time
+
+T = TypeVar("T")
+
+ACTION = "reschedule late runs"
+RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "delete"
+POLICIES = ("shift", "fixed", "spread")
+REMAINDERS = ("leave", "cancel", "delete")
+MODES = ("in_place", "recreate")
+# Only runs that have not started may be moved: never Pending/Running back to Scheduled.
+RESCHEDULABLE_STATES = ("Late", "Scheduled")
+BULK_LIMIT = 50  # the server's cap per /flow_runs/bulk_delete and /flow_runs/bulk_set_state call
+CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
+PAST_WARNING = "new time is in the past: the run will be Late again at once"
+
+
+def _duration(value: timedelta | str | None, what: str) -> timedelta:
+    if value is None or value == "":
+        raise BadInput(f"Give the {what}, e.g. 6h, 90m or 2d.")
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise BadInput(f"The {what} must be positive, not {format_duration(value)}.")
+        return value
+    return parse_duration(str(value))
+
+
+def _time(value: datetime | str | None, what: str, now: datetime, zone: str) -> datetime:
+    if value is None or value == "":
+        raise BadInput(f"Give the {what}, e.g. now+2h or 2026-11-27 10:00.")
+    if isinstance(value, datetime):
+        return ensure_utc(value)
+    text = str(value).strip()
+    parsed = parse_time(text, now=now)
+    if not text.lower().startswith("now") and not _has_offset(text):
+        # a time without a zone means the viewer's own clock, not UTC
+        parsed = parsed.replace(tzinfo=_zone(zone))
+    return ensure_utc(parsed)
+
+
+def _has_offset(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"Unknown time zone {name!r}.") from None
+
+
+@dataclass(frozen=True)
+class RescheduleRequest:
+    """What the team lead asked for; validated and normalised on construction (BadInput if wrong).
+
+    Times may be given as text ("now+2h", ISO; without an offset in `zone`) and durations in people's units ("6h", "90m");
+    they are parsed once here, so "now" means the moment of the request.
+    """
+
+    deployments: tuple[str, ...]
+    policy: str = "shift"
+    delay: timedelta | str | None = None
+    at: datetime | str | None = None
+    window_start: datetime | str | None = None
+    window_end: datetime | str | None = None
+    limit: int | None = None
+    remainder: str = "cancel"
+    states: tuple[str, ...] = ("Late",)
+    mode: str = "in_place"
+    allow_past: bool = False
+    zone: str = "UTC"  # how to read a time typed without a zone ("2026-11-27 10:00")
+    now: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        now = ensure_utc(self.now) if self.now else datetime.now(UTC)
+        set_ = object.__setattr__  # normalising a frozen dataclass once, at construction
+        set_(self, "now", now)
+        given = [self.deployments] if isinstance(self.deployments, str) else list(self.deployments)
+        names = tuple(d.strip() for d in given if d and d.strip())
+        if not names:
+            raise BadInput("Choose at least one deployment.")
+        set_(self, "deployments", names)
+        known = {s.lower(): s for s in RESCHEDULABLE_STATES}
+        given_states = [self.states] if isinstance(self.states, str) else list(self.states)
+        states = tuple(dict.fromkeys(known.get(s.strip().lower(), s) for s in given_states))
+        if not states:
+            raise BadInput("Choose at least one state: Late or Scheduled.")
+        for state in states:
+            if state not in RESCHEDULABLE_STATES:
+                raise BadInput(
+                    f"Only runs that have not started can be rescheduled; {state!r} is not one of "
+                    f"{', '.join(RESCHEDULABLE_STATES)}."
+                )
+        set_(self, "states", states)
+        if self.policy not in POLICIES:
+            raise BadInput(f"Unknown policy {self.policy!r}; use one of {', '.join(POLICIES)}.")
+        if self.remainder not in REMAINDERS:
+            raise BadInput(f"Unknown choice for the rest {self.remainder!r}; use {', '.join(REMAINDERS)}.")
+        if self.mode not in MODES:
+            raise BadInput(f"Unknown mode {self.mode!r}; use in_place or recreate.")
+        if self.limit is not None:
+            if isinstance(self.limit, bool) or not isinstance(self.limit, int):
+                raise BadInput(f"N must be a whole number, not {self.limit!r}.")
+            if self.limit <= 0:
+                raise BadInput(f"N must be at least 1 (got {self.limit}).")
+        if self.policy == "shift":
+            set_(self, "delay", _duration(self.delay, "delay"))
+        elif self.policy == "fixed":
+            set_(self, "at", _time(self.at, "new time", now, self.zone))
+        else:
+            start = _time(self.window_start, "start of the window", now, self.zone)
+            end = _time(self.window_end, "end of the window", now, self.zone)
+            if end <= start:
+                raise BadInput("The window must end after it starts.")
+            set_(self, "window_start", start)
+            set_(self, "window_end", end)
+
+    def policy_words(self) -> str:
+        if self.policy == "shift":
+            assert isinstance(self.delay, timedelta)
+            return f"shift each run by {format_duration(self.delay)} from its scheduled time"
+        if self.policy == "fixed":
+            return f"move to {_words_time(self.at)}"
+        return f"spread evenly from {_words_time(self.window_start)} to {_words_time(self.window_end)}"
+
+
+def _words_time(value: object) -> str:
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def scheduled_time(run: FlowRun) -> datetime | None:
+    """When the run is due: the next scheduled start (moves on reschedule), else the expected start."""
+    return run.next_scheduled_start_time or run.expected_start_time
+
+
+def _new_times(request: RescheduleRequest, runs: list[FlowRun]) -> list[datetime]:
+    """New times for `runs` (newest first), by the request's policy."""
+    if request.policy == "shift":
+        assert isinstance(request.delay, timedelta)
+        return [(scheduled_time(r) or request.now) + request.delay for r in runs]  # type: ignore[operator]
+    if request.policy == "fixed":
+        assert isinstance(request.at, datetime)
+        return [request.at] * len(runs)
+    start, end = request.window_start, request.window_end
+    assert isinstance(start, datetime) and isinstance(end, datetime)
+    n = len(runs)
+    if n <= 1:
+        return [start] * n
+    step = (end - start) / (n - 1)
+    # the oldest run gets the earliest slot: the backlog keeps its order
+    return [start + step * (n - 1 - i) for i in range(n)]
+
+
+def _late_filters(resolved: ResolvedSelection, now: datetime) -> ResolvedSelection:
+    """Also require `next_scheduled_start_time` before now.
+
+    A rescheduled run keeps its old `expected_start_time`; this keeps it out of a re-run's
+    selection, so running the same job again never moves a run twice.
+    """
+    filters = dict(resolved.filters)
+    run_filter: FlowRunFilter = filters["flow_run_filter"] or FlowRunFilter()
+    filters["flow_run_filter"] = run_filter.model_copy(
+        update={"next_scheduled_start_time": FlowRunFilterNextScheduledStartTime(before_=now)}
+    )
+    return replace(resolved, filters=filters)
+
+
+async def deployment_names(client: PrefectClient) -> list[str]:
+    """Every deployment as "flow/deployment", for the page's multiselect."""
+    return [name for name, _ in await list_deployments(client)]
+
+
+async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> Plan:
+    """Read every matching run (all pages) and decide, per run, what happens; changes nothing."""
+    now = request.now or datetime.now(UTC)
+    selection = RunSelection(states=request.states, deployments=request.deployments, expected_before=now)
+    resolved = _late_filters(await resolve(client, selection), now)
+    runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)
+    # newest scheduled first (the server only sorts this ascending); ties by id for a stable plan
+    runs.sort(key=lambda r: (scheduled_time(r) or now, str(r.id)), reverse=True)
+    names = await deployment_names_by_id(client, {r.deployment_id for r in runs if r.deployment_id})
+    chosen = runs[: request.limit] if request.limit else runs
+    rest = runs[len(chosen) :]
+    items: list[PlannedRun] = []
+    main_action = RECREATE if request.mode == "recreate" else RESCHEDULE
+    for run, new_time in zip(chosen, _new_times(request, chosen), strict=True):
+        warnings = (PAST_WARNING,) if new_time <= now else ()
+        items.append(_item(run, names, main_action, new_time=new_time, warnings=warnings))
+    if request.remainder != "leave":
+        items.extend(_item(run, names, request.remainder) for run in rest)
+    policy = request.policy_words()
+    if request.mode == "recreate":
+        policy += "; recreate each run (new id, every field copied) and delete the original after"
+    else:
+        policy += "; in place (same run: id, parameters, tags, job variables and history kept)"
+    if rest:
+        verb = {"leave": "leave", "cancel": "cancel", "delete": "delete"}[request.remainder]
+        policy += f"; {verb} the other {len(rest):,} late run(s)"
+    return Plan(
+        action=ACTION,
+        selection=selection.describe(),
+        items=tuple(items),
+        policy=policy,
+        matched=len(runs),
+        created_at=now,
+        options={
+            "states": list(request.states),
+            "mode": request.mode,
+            "remainder": request.remainder,
+            "allow_past": request.allow_past,
+            "left": len(rest) if request.remainder == "leave" else 0,
+        },
+    )
+
+
+def _item(
+    run: FlowRun,
+    names: dict[UUID, str],
+    action: str,
+    new_time: datetime | None = None,
+    warnings: tuple[str, ...] = (),
+) -> PlannedRun:
+    return PlannedRun(
+        run_id=run.id,
+        name=run.name,
+        deployment=names.get(run.deployment_id) if run.deployment_id else None,
+        state=run.state.name if run.state else "?",
+        action=action,
+        scheduled_time=scheduled_time(run),
+        new_time=new_time,
+        warnings=warnings,
+        state_type=run.state.type.value if run.state else None,
+    )
+
+
+def with_consent(plan: Plan) -> Plan:
+    """The same plan with the user's explicit consent to new times in the past."""
+    return replace(plan, options={**plan.options, "allow_past": True})
+
+
+def past_items(plan: Plan, now: datetime | None = None) -> list[PlannedRun]:
+    """Runs whose new time is (by now) in the past."""
+    now = now or datetime.now(UTC)
+    return [i for i in plan.to_change if i.new_time is not None and i.new_time <= now]
+
+
+def idempotency_key(run_id: UUID) -> str:
+    """The replacement's key: derived from the original, so a retry or re-run finds it, not a copy."""
+    return f"runops-reschedule:{run_id}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The server's answer for one run of a conditional state change."""
+
+    status: str
+    state_type: str | None
+    state_name: str | None
+    reason: str = ""
+
+
+async def set_state_where(
+    client: PrefectClient,
+    ids: list[UUID],
+    state: State,
+    states: tuple[str, ...],
+    scheduled_at: datetime | None = None,
+) -> dict[UUID, Outcome]:
+    """Propose `state` (never forced) to those of `ids` still in one of `states` (and, if given,
+    still due at `scheduled_at`), in one call to /flow_runs/bulk_set_state.
+
+    The server checks the run's state in the same request as it changes it, so a run that
+    started since the preview is left alone; runs missing from the answer did not match.
+    """
+    conditions: dict[str, Any] = {
+        "id": FlowRunFilterId(any_=ids),
+        "state": FlowRunFilterState(name=FlowRunFilterStateName(any_=list(states))),
+    }
+    if scheduled_at is not None:
+        conditions["next_scheduled_start_time"] = FlowRunFilterNextScheduledStartTime(
+            after_=scheduled_at, before_=scheduled_at
+        )
+    response = await client.request(
+        "POST",
+        "/flow_runs/bulk_set_state",
+        json={
+            "flow_runs": FlowRunFilter(**conditions).model_dump(mode="json", exclude_unset=True),
+            "state": to_state_create(state).model_dump(mode="json", serialize_as_any=True),
+            "force": False,
+            "limit": min(len(ids), BULK_LIMIT),
+        },
+    )
+    found: dict[UUID, Outcome] = {}
+    for result in response.json().get("results", []):
+        new_state = result.get("state") or {}
+        found[UUID(str(result["flow_run_id"]))] = Outcome(
+            status=str(result.get("status")),
+            state_type=new_state.get("type"),
+            state_name=new_state.get("name"),
+            reason=(result.get("details") or {}).get("reason") or "",
+        )
+    return found
+
+
+async def bulk_delete(client: PrefectClient, ids: list[UUID], states: tuple[str, ...]) -> set[UUID]:
+    """Delete these runs, but only those still in one of `states`; returns the deleted ids."""
+    deleted: set[UUID] = set()
+    for start in range(0, len(ids), BULK_LIMIT):
+        chunk = ids[start : start + BULK_LIMIT]
+        flt = FlowRunFilter(
+            id=FlowRunFilterId(any_=chunk),
+            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=list(states))),
+        )
+        response = await client.request(
+            "POST",
+            "/flow_runs/bulk_delete",
+            json={"flow_runs": flt.model_dump(mode="json", exclude_unset=True), "limit": BULK_LIMIT},
+        )
+        deleted.update(UUID(str(i)) for i in response.json().get("deleted", []))
+    return deleted
+
+
+class Batches(Generic[T]):
+    """One bulk call per group of runs: the first run of a group sends it, the others await it.
+
+    Works at any concurrency (also 1: the first run's call answers for the whole group). A
+    failed call is forgotten, so the engine's retry of any run of the group sends it again;
+    every bulk call here is conditional, hence safe to repeat.
+    """
+
+    def __init__(
+        self,
+        ids: list[UUID],
+        size: int,
+        send: Callable[[PrefectClient, list[UUID]], Awaitable[T]],
+    ) -> None:
+        self.groups = [ids[s : s + size] for s in range(0, len(ids), size)]
+        self.group_of = {run_id: n for n, group in enumerate(self.groups) for run_id in group}
+        self.send = send
+        self.calls: dict[int, asyncio.Future[T]] = {}
+
+    async def result(self, client: PrefectClient, run_id: UUID) -> T:
+        n = self.group_of[run_id]
+        call = self.calls.get(n)
+        if call is None:
+            call = self.calls[n] = asyncio.ensure_future(self.send(client, self.groups[n]))
+        try:
+            return await asyncio.shield(call)
+        except Exception:
+            if self.calls.get(n) is call:
+                del self.calls[n]
+            raise
+
+
+class LateRunHandler:
+    """Acts on one planned run, only if it is still as the preview saw it (else skipped, with why)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.allowed = tuple(plan.options.get("states") or ("Late",))
+        ids = {action: [i.run_id for i in plan.items if i.action == action] for action in (DELETE, CANCEL)}
+        self.deletes = Batches(ids[DELETE], BULK_LIMIT, lambda c, group: bulk_delete(c, group, self.allowed))
+        self.cancels = Batches(
+            ids[CANCEL], CANCEL_BATCH, lambda c, group: set_state_where(c, group, Cancelling(), self.allowed)
+        )
+        self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
+
+    async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+        if item.action == RESCHEDULE:
+            return await self.reschedule(client, item)
+        if item.action == CANCEL:
+            return await self.cancel(client, item)
+        if item.action == DELETE:
+            return await self.delete(client, item)
+        if item.action == RECREATE:
+            run, skipped = await self.reread(client, item)
+            if skipped is not None:
+                return (await self.already_replaced(client, item) if run is None else None) or skipped
+            assert run is not None
+            return await self.recreate(client, item, run)
+        return result_for(item, SKIPPED, item.state, item.reason or "nothing to do")
+
+    async def reread(
+        self, client: PrefectClient, item: PlannedRun
+    ) -> tuple[FlowRun | None, RunResult | None]:
+        """The run as it is now, and a skip result if it moved on since the preview."""
+        try:
+            run = await client.read_flow_run(item.run_id)
+        except ObjectNotFound:
+            return None, result_for(item, SKIPPED, None, "deleted meanwhile")
+        name = run.state.name if run.state else "no state"
+        when = scheduled_time(run)
+        if item.new_time is not None and when == item.new_time and name == "Scheduled":
+            # an earlier attempt of this plan already did it (e.g. before a failure)
+            return run, result_for(item, SKIPPED, name, "already scheduled for the new time")
+        if name not in self.allowed:
+            return run, result_for(item, SKIPPED, name, f"now {name}")
+        if item.scheduled_time is not None and when != item.scheduled_time:
+            # someone (or something) moved it after the preview: their choice wins
+            return run, result_for(item, SKIPPED, name, f"rescheduled meanwhile to {_words_time(when)}")
+        return run, None
+
+    async def reschedule(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+        assert item.new_time is not None
+        state = Scheduled(scheduled_time=item.new_time)
+        if self.conditional:
+            try:
+                answers = await set_state_where(
+                    client, [item.run_id], state, self.allowed, scheduled_at=item.scheduled_time
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code not in (404, 405):
+                    raise
+                self.conditional = False  # an API without the bulk endpoint: re-read, then set
+            else:
+                if item.run_id in answers:
+                    return _rescheduled(item, answers[item.run_id])
+        # not changed by the server: say why, or (still as planned) change it after a re-read
+        _, skipped = await self.reread(client, item)
+        if skipped is not None:
+            return skipped
+        try:
+            result = await client.set_flow_run_state(item.run_id, state)
+        except ObjectNotFound:
+            return result_for(item, SKIPPED, None, "deleted meanwhile")
+        details = getattr(result.details, "reason", None) or ""
+        answer = Outcome(
+            str(result.status.value),
+            result.state.type.value if result.state else None,
+            result.state.name if result.state else None,
+            details,
+        )
+        return _rescheduled(item, answer)
+
+    async def cancel(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+        answers = await self.cancels.result(client, item.run_id)
+        if item.run_id in answers:
+            return _cancelled(item, answers[item.run_id])
+        _, skipped = await self.reread(client, item)
+        if skipped is not None:
+            return skipped
+        try:  # still late, yet not in the batch's answer: propose it on its own
+            result = await client.set_flow_run_state(item.run_id, Cancelling())
+        except ObjectNotFound:
+            return result_for(item, SKIPPED, None, "deleted meanwhile")
+        state = result.state
+        return _cancelled(
+            item,
+            Outcome(
+                str(result.status.value),
+                state.type.value if state else None,
+                state.name if state else None,
+                getattr(result.details, "reason", None) or "",
+            ),
+        )
+
+    async def delete(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+        """Deleted 50 at a time, only runs still not started (ids AND state in one filter)."""
+        if item.run_id in await self.deletes.result(client, item.run_id):
+            return result_for(item, DONE, "Deleted")
+        run, skipped = await self.reread(client, item)
+        if run is None:
+            return result_for(item, SKIPPED, None, "already gone (deleted meanwhile)")
+        if skipped is not None:
+            return skipped
+        if item.run_id in await bulk_delete(client, [item.run_id], self.allowed):
+            return result_for(item, DONE, "Deleted")
+        return result_for(item, FAILED, item.state, "the server did not delete it; run the job again")
+
+    async def recreate(self, client: PrefectClient, item: PlannedRun, run: FlowRun) -> RunResult:
+        """Replacement first (every field copied, key derived from the original), original deleted after."""
+        assert item.new_time is not None
+        if run.deployment_id is None:
+            return result_for(item, SKIPPED, item.state, "not a deployment run: cannot recreate it")
+        replacement = await client.create_flow_run_from_deployment(
+            run.deployment_id,
+            parameters=run.parameters,
+            context=run.context or None,
+            state=Scheduled(scheduled_time=item.new_time),
+            name=run.name,
+            tags=run.tags,
+            idempotency_key=idempotency_key(run.id),
+            work_queue_name=run.work_queue_name if run.work_pool_name else None,
+            job_variables=run.job_variables,
+            labels={k: v for k, v in (run.labels or {}).items() if not k.startswith("prefect.")},
+        )
+        if (
+            replacement.state_type == StateType.SCHEDULED
+            and replacement.next_scheduled_start_time != item.new_time
+        ):
+            # a replacement made by an earlier attempt with another time: move it to this plan's time
+            await client.set_flow_run_state(replacement.id, Scheduled(scheduled_time=item.new_time))
+        if run.id in await bulk_delete(client, [run.id], self.allowed):
+            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement.id}")
+        # The original moved on between the re-read and the delete: keep it, drop the copy.
+        try:
+            current = await client.read_flow_run(run.id)
+        except ObjectNotFound:
+            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement.id}")
+        await client.delete_flow_run(replacement.id)
+        name = current.state.name if current.state else "no state"
+        return result_for(item, SKIPPED, name, f"now {name}; its replacement was removed again")
+
+    async def already_replaced(self, client: PrefectClient, item: PlannedRun) -> RunResult | None:
+        """The original is gone: if our replacement exists, an earlier attempt did the job."""
+        found = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                idempotency_key=FlowRunFilterIdempotencyKey(any_=[idempotency_key(item.run_id)])
+            ),
+            limit=1,
+        )
+        if found:
+            return result_for(item, DONE, found[0].state_name, f"replaced by run {found[0].id}")
+        return None
+
+
+def _rescheduled(item: PlannedRun, answer: Outcome) -> RunResult:
+    if answer.state_type == StateType.SCHEDULED.value and answer.state_name == "Scheduled":
+        return result_for(item, DONE, answer.state_name)
+    return result_for(item, SKIPPED, answer.state_name, answer.reason or "the server refused the change")
+
+
+def _cancelled(item: PlannedRun, answer: Outcome) -> RunResult:
+    # Cancelling without force: the server cancels a not-started run atomically and never
+    # overwrites a finished one. It may answer REJECT while the run *is* Cancelled, so
+    # judge by the returned state's type, not by the status.
+    if answer.state_type == StateType.CANCELLED.value:
+        return result_for(item, DONE, answer.state_name)
+    if answer.state_type == StateType.CANCELLING.value:
+        return result_for(item, DONE, answer.state_name, "waiting for its worker to stop it")
+    return result_for(item, SKIPPED, answer.state_name, answer.reason or "the server refused to cancel it")
+
+
+async def apply_reschedule(
+    client: PrefectClient,
+    plan: Plan,
+    *,
+    actor: str,
+    audit: AuditLog | None,
+    progress: Progress | None = None,
+    options: ApplyOptions | None = None,
+) -> Report:
+    """Apply a previewed plan; refuses (nothing changes) if new times are in the past without consent."""
+    if not plan.to_change:
+        raise BadInput("Nothing to do: no late runs match this selection.")
+    past = past_items(plan)
+    if past and not plan.options.get("allow_past"):
+        raise BadInput(
+            f"{len(past):,} new time(s) are in the past (e.g. {past[0].name}); those runs would be "
+            "Late again at once. Choose later times, or confirm that this is what you want."
+        )
+    return await execute(
+        client, plan, LateRunHandler(plan), actor=actor, audit=audit, progress=progress, options=options
+    )
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    """Counts for the page: how many reschedule/recreate/cancel/delete, how many left, how many past."""
+    counts = plan.counts()
+    return {
+        "matched": plan.matched or 0,
+        "reschedule": counts.get(RESCHEDULE, 0) + counts.get(RECREATE, 0),
+        "cancel": counts.get(CANCEL, 0),
+        "delete": counts.get(DELETE, 0),
+        "left": int(plan.options.get("left", 0)),
+        "past": len(past_items(plan, plan.created_at)),
+    }

@@ -1,0 +1,471 @@
+"""Late runs service against the real test server: policies, modes, remainder, races, faults, bad input."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Completed, Running, Scheduled
+
+from runops import late
+from runops.audit import AuditLog
+from runops.connection import call
+from runops.errors import ApiUnreachable, BadInput
+from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report
+from runops.server import free_port
+from runops.settings import Settings
+from tests.factories import Deployment, Prefect, ago, later
+
+FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
+
+
+class BreakAfter(httpx.AsyncBaseTransport):
+    """Passes requests through until the `after`-th matching POST, then the connection is gone.
+
+    `lose_response=True` lets that request reach the server and loses only its answer: the
+    worst case for "did it happen or not".
+    """
+
+    def __init__(self, path_suffix: str, after: int, lose_response: bool = False) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.path_suffix, self.after, self.lose_response = path_suffix, after, lose_response
+        self.count, self.broken = 0, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.broken:
+            raise httpx.ConnectError("injected: connection refused", request=request)
+        if request.method == "POST" and request.url.path.endswith(self.path_suffix):
+            self.count += 1
+            if self.count > self.after:
+                self.broken = True
+                if self.lose_response:
+                    response = await self.inner.handle_async_request(request)
+                    await response.aread()
+                    await response.aclose()
+                raise httpx.ConnectError("injected: connection reset", request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """Counts requests by path (observation only; every request goes to the real server)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.paths.append(f"{request.method} {request.url.path} {response.status_code}")
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def request(deployment: Deployment, **kwargs: object) -> late.RescheduleRequest:
+    kwargs.setdefault("delay", "6h")
+    return late.RescheduleRequest(deployments=(deployment.full_name,), **kwargs)  # type: ignore[arg-type]
+
+
+def plan_for(prefect: Prefect, req: late.RescheduleRequest) -> Plan:
+    return prefect.run(late.plan_reschedule, req)
+
+
+def apply(
+    prefect: Prefect,
+    plan: Plan,
+    audit: AuditLog | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    options: ApplyOptions | None = None,
+) -> Report:
+    return call(
+        prefect.settings,
+        late.apply_reschedule,
+        plan,
+        actor="tester",
+        audit=audit,
+        options=options,
+        transport=transport,
+    )
+
+
+def by_id(runs: list[FlowRun]) -> dict[UUID, FlowRun]:
+    return {r.id: r for r in runs}
+
+
+def state_names(prefect: Prefect, run_id: UUID) -> list[str]:
+    async def read(client: PrefectClient) -> list[str]:
+        states = await client.read_flow_run_states(run_id)
+        return [s.name for s in sorted(states, key=lambda s: s.timestamp)]
+
+    return prefect.run(read)
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / "audit.sqlite")
+
+
+def test_in_place_keeps_identity_and_cancels_the_rest(prefect: Prefect, audit: AuditLog) -> None:
+    deployment = prefect.deployment(
+        work_pool="late-pool", tags=["nightly"], parameters={"x": 1}, job_variables={"env": {"A": "1"}}
+    )
+    runs = prefect.late_runs(
+        deployment, 3, tags=["extra"], parameters={"x": 7, "y": "b"}, job_variables={"image": "img:2"}
+    )
+    before = by_id(runs)
+
+    plan = plan_for(prefect, request(deployment, limit=2, remainder="cancel"))
+    assert plan.matched == 3
+    assert [i.run_id for i in plan.items] == [r.id for r in runs]  # newest scheduled first
+    assert [i.action for i in plan.items] == ["reschedule", "reschedule", "cancel"]
+    for item in plan.items[:2]:
+        assert item.new_time == item.scheduled_time + timedelta(hours=6)
+        assert not item.warnings
+    assert "shift each run by 6h 00m" in plan.policy and "cancel the other 1" in plan.policy
+
+    report = apply(prefect, plan, audit)
+    assert report.totals == {"done": 3, "skipped": 0, "failed": 0}
+
+    for item in plan.items[:2]:
+        run = prefect.read(item.run_id)
+        assert run is not None
+        old = before[item.run_id]
+        assert run.state_name == "Scheduled" and run.state_type.value == "SCHEDULED"
+        assert run.next_scheduled_start_time == item.new_time
+        assert run.expected_start_time == old.expected_start_time  # history of when it was due
+        assert run.parameters == old.parameters == {"x": 7, "y": "b"}
+        assert set(run.tags) == set(old.tags) >= {"extra", "nightly"}
+        assert run.job_variables == old.job_variables == {"image": "img:2"}
+        assert run.work_queue_name == old.work_queue_name and run.name == old.name
+        assert state_names(prefect, run.id)[-2:] == ["Late", "Scheduled"]
+    cancelled = prefect.read(plan.items[2].run_id)
+    assert cancelled is not None and cancelled.state_name == "Cancelled"
+    assert len(prefect.runs_of(deployment)) == 3
+
+    record = audit.operations(limit=1)[0]
+    assert record["id"] == report.audit_id and record["done"] == 3 and record["actor"] == "tester"
+    assert {r["run_id"] for r in audit.runs(record["id"])} == {str(r.id) for r in runs}
+
+    # Running the same job again finds nothing left to do: nothing is moved twice.
+    again = plan_for(prefect, request(deployment, limit=2, remainder="cancel", states=("Late", "Scheduled")))
+    assert len(again) == 0
+    with pytest.raises(BadInput, match="Nothing to do"):
+        apply(prefect, again)
+
+
+def test_rescheduled_run_is_not_marked_late_again(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    apply(prefect, plan_for(prefect, request(deployment, policy="fixed", at="now+1h")))
+    # A control run due a minute ago: once the late-marking service has marked it, the service
+    # has run over our rescheduled run too.
+    [control] = prefect.runs(deployment, [Scheduled(scheduled_time=ago(minutes=1))])
+    deadline = time.monotonic() + 90
+    while (current := prefect.read(control.id)) and current.state_name != "Late":
+        assert time.monotonic() < deadline, "the late-marking service did not run"
+        time.sleep(1)
+    moved = prefect.read(run.id)
+    assert moved is not None and moved.state_name == "Scheduled"
+
+
+def test_remainder_delete_in_batches_of_50_and_spares_started_runs(prefect: Prefect, audit: AuditLog) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, lambda i: late_at(minutes=5 * (i + 1)), 112, concurrency=1)
+    plan = plan_for(prefect, request(deployment, limit=10, remainder="delete"))
+    assert plan.counts() == {"reschedule": 10, "delete": 102}
+    started = plan.items[40].run_id
+    prefect.set_state(started, Running())  # starts between preview and apply
+
+    counter = Counting()
+    report = apply(prefect, plan, audit, transport=counter)
+    # 102 runs: 50 + 50 + 2, not one call per run (503 "database is locked" answers are retried)
+    bulk_calls = [p for p in counter.paths if p.endswith("/flow_runs/bulk_delete 200")]
+    assert len(bulk_calls) == 3, counter.paths
+    assert not [p for p in counter.paths if p.startswith("DELETE")]
+
+    results = {r.run_id: r for r in report.results}
+    assert results[started].outcome == SKIPPED and results[started].reason == "now Running"
+    assert report.totals == {"done": 111, "skipped": 1, "failed": 0}
+    remaining = by_id(prefect.runs_of(deployment))
+    assert set(remaining) == {i.run_id for i in plan.items[:10]} | {started}
+    assert remaining[started].state_name == "Running"
+    assert all(remaining[i.run_id].state_name == "Scheduled" for i in plan.items[:10])
+    assert len(runs) == 112
+
+
+def late_at(**ago_kwargs: float):
+    from prefect.states import Late
+
+    return Late(scheduled_time=ago(**ago_kwargs))
+
+
+def test_fixed_and_spread_policies(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    prefect.late_runs(deployment, 5)
+    at = later(hours=3).replace(microsecond=0)
+    plan = plan_for(prefect, request(deployment, policy="fixed", at=at.isoformat(), remainder="leave"))
+    assert {i.new_time for i in plan.items} == {at}
+    apply(prefect, plan)
+    assert {r.next_scheduled_start_time for r in prefect.runs_of(deployment)} == {at}
+    assert {r.state_name for r in prefect.runs_of(deployment)} == {"Scheduled"}
+
+    other = prefect.deployment()
+    runs = prefect.late_runs(other, 5)  # newest first
+    start = later(hours=1).replace(microsecond=0)
+    plan = plan_for(
+        prefect,
+        request(other, policy="spread", window_start=start, window_end=start + timedelta(hours=2)),
+    )
+    apply(prefect, plan)
+    stored = by_id(prefect.runs_of(other))
+    new_times = [stored[r.id].next_scheduled_start_time for r in reversed(runs)]  # oldest first
+    assert new_times == [start + timedelta(minutes=30 * k) for k in range(5)]
+    assert "spread evenly" in plan.policy
+
+
+def test_limit_leaves_the_rest_untouched(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 4)
+    plan = plan_for(prefect, request(deployment, limit=1, remainder="leave"))
+    assert len(plan) == 1 and plan.matched == 4 and late.summary(plan)["left"] == 3
+    apply(prefect, plan)
+    stored = by_id(prefect.runs_of(deployment))
+    assert stored[runs[0].id].state_name == "Scheduled"
+    assert [stored[r.id].state_name for r in runs[1:]] == ["Late"] * 3
+
+
+def test_recreate_copies_every_field_and_leaves_one_run_per_original(prefect: Prefect) -> None:
+    deployment = prefect.deployment(work_pool="late-pool", tags=["nightly"], parameters={"x": 1})
+    runs = prefect.late_runs(deployment, 3, tags=["extra"], parameters={"x": 5}, job_variables={"cpu": 2})
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="12h"))
+    assert {i.action for i in plan.items} == {"recreate"}
+    report = apply(prefect, plan)
+    assert report.totals["done"] == 3
+
+    after = prefect.runs_of(deployment)
+    assert len(after) == 3
+    assert not {r.id for r in runs} & {r.id for r in after}
+    by_key = {r.idempotency_key: r for r in after}
+    for old, item in zip(runs, plan.items, strict=True):
+        new = by_key[late.idempotency_key(old.id)]
+        assert new.name == old.name and new.parameters == old.parameters == {"x": 5}
+        assert set(new.tags) == set(old.tags) and new.job_variables == old.job_variables == {"cpu": 2}
+        assert new.work_queue_name == old.work_queue_name and new.work_pool_name == "late-pool"
+        assert new.state_name == "Scheduled" and new.next_scheduled_start_time == item.new_time
+        assert f"replaced by run {new.id}" in {r.reason for r in report.results}
+
+    # Applying the same plan again creates nothing: the originals are gone, the copies found.
+    again = apply(prefect, plan)
+    assert again.totals["done"] == 3 and len(prefect.runs_of(deployment)) == 3
+
+
+def test_runs_that_moved_on_are_skipped_and_left_alone(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 6)
+    plan = plan_for(prefect, request(deployment, limit=4, remainder="cancel"))
+    started, finished, deleted, untouched, started_rest = (
+        runs[0].id,
+        runs[1].id,
+        runs[2].id,
+        runs[3].id,
+        runs[4].id,
+    )
+    prefect.set_state(started, Running())
+    prefect.set_state(finished, Completed())
+    prefect.run(lambda client: client.delete_flow_run(deleted))
+    prefect.set_state(started_rest, Running())
+
+    report = apply(prefect, plan)
+    results = {r.run_id: r for r in report.results}
+    assert results[started].reason == "now Running" and results[started].outcome == SKIPPED
+    assert results[finished].reason == "now Completed"
+    assert results[deleted].reason == "deleted meanwhile"
+    assert results[untouched].outcome == DONE
+    assert results[started_rest].reason == "now Running"
+    assert results[runs[5].id].outcome == DONE
+
+    stored = by_id(prefect.runs_of(deployment))
+    assert stored[started].state_name == "Running"  # never moved back to Scheduled
+    assert stored[finished].state_name == "Completed"
+    assert deleted not in stored
+    assert stored[started_rest].state_name == "Running"  # not Cancelling either
+    assert stored[untouched].state_name == "Scheduled"
+    assert stored[runs[5].id].state_name == "Cancelled"
+
+
+def test_a_run_rescheduled_meanwhile_keeps_its_new_time(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    plan = plan_for(prefect, request(deployment, states=("Late", "Scheduled")))
+    theirs = later(hours=2).replace(microsecond=0)
+    prefect.set_state(run.id, Scheduled(scheduled_time=theirs), force=False)
+    report = apply(prefect, plan)
+    assert report.results[0].outcome == SKIPPED and "rescheduled meanwhile" in report.results[0].reason
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.next_scheduled_start_time == theirs
+
+
+def test_new_time_in_the_past_needs_consent(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)  # due 1h ago
+    plan = plan_for(prefect, request(deployment, delay="30m"))
+    assert plan.items[0].warnings == (late.PAST_WARNING,)
+    assert late.summary(plan)["past"] == 1
+    with pytest.raises(BadInput, match="in the past"):
+        apply(prefect, plan)
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.state_name == "Late"
+
+    report = apply(prefect, late.with_consent(plan))
+    assert report.totals["done"] == 1
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.next_scheduled_start_time == plan.items[0].new_time
+
+    # consent given up front in the request works the same way
+    second = prefect.deployment()
+    [other] = prefect.late_runs(second, 1)
+    plan = plan_for(prefect, request(second, delay="10m", allow_past=True))
+    assert [i.run_id for i in plan.items] == [other.id]
+    assert apply(prefect, plan).totals["done"] == 1
+
+
+def test_api_failure_mid_apply_then_rerun_finishes_without_duplicates(
+    prefect: Prefect, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 12)
+    plan = plan_for(prefect, request(deployment, delay="1d"))
+
+    broken = BreakAfter("set_state", after=5)  # the 6th state change never arrives
+    with monkeypatch.context() as env:
+        env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")  # fail fast; the engine's own retries remain
+        report = apply(prefect, plan, audit, transport=broken, options=FAST)
+    done = {r.run_id for r in report.results if r.outcome == DONE}
+    failed = {r.run_id for r in report.results if r.outcome == FAILED}
+    assert len(done) == 5 and len(failed) == 7 and len(report.results) == 12
+    assert any("not attempted" in r.reason for r in report.results)
+
+    stored = by_id(prefect.runs_of(deployment))
+    for item in plan.items:  # each run either rescheduled as planned or untouched
+        run = stored[item.run_id]
+        if item.run_id in done:
+            assert run.state_name == "Scheduled" and run.next_scheduled_start_time == item.new_time
+        else:
+            assert run.state_name == "Late" and run.next_scheduled_start_time == item.scheduled_time
+
+    rest = plan_for(prefect, request(deployment, delay="1d"))
+    assert {i.run_id for i in rest.items} == failed
+    assert apply(prefect, rest, audit).totals == {"done": 7, "skipped": 0, "failed": 0}
+    # and re-applying the original plan changes nothing twice
+    again = apply(prefect, plan, audit)
+    assert again.totals == {"done": 0, "skipped": 12, "failed": 0}
+
+    stored = by_id(prefect.runs_of(deployment))
+    assert set(stored) == {r.id for r in runs}
+    for item in plan.items:
+        assert stored[item.run_id].next_scheduled_start_time == item.new_time
+        assert state_names(prefect, item.run_id).count("Scheduled") == 1  # moved exactly once
+
+
+def test_recreate_fault_between_create_and_delete_then_rerun(
+    prefect: Prefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 6)
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="12h"))
+    # the 3rd replacement is created on the server but the answer is lost; the API is gone after
+    broken = BreakAfter("/create_flow_run", after=2, lose_response=True)
+    with monkeypatch.context() as env:
+        env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
+        report = apply(prefect, plan, transport=broken, options=FAST)
+    assert report.totals["done"] == 2 and report.totals["failed"] == 4
+
+    stored = prefect.runs_of(deployment)
+    originals = {r.id for r in runs}
+    assert len([r for r in stored if r.id in originals]) == 4  # nothing deleted before its copy exists
+    assert len([r for r in stored if r.id not in originals]) == 3  # incl. the one whose answer was lost
+
+    rerun = apply(prefect, plan_for(prefect, request(deployment, mode="recreate", delay="12h")))
+    assert rerun.totals == {"done": 4, "skipped": 0, "failed": 0}
+    stored = prefect.runs_of(deployment)
+    assert len(stored) == 6 and not originals & {r.id for r in stored}
+    assert {r.idempotency_key for r in stored} == {late.idempotency_key(i) for i in originals}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"limit": 0}, "N must be at least 1"),
+        ({"limit": -3}, "N must be at least 1"),
+        ({"delay": "-6h"}, "negative"),
+        ({"delay": "soon"}, "Cannot read 'soon' as a duration"),
+        ({"delay": ""}, "Give the delay"),
+        ({"policy": "spread", "window_start": "now+2h", "window_end": "now+1h"}, "end after it starts"),
+        ({"policy": "fixed", "at": "tomorrow-ish"}, "Cannot read"),
+        ({"states": ("Running",)}, "have not started"),
+        ({"remainder": "explode"}, "Unknown choice"),
+    ],
+)
+def test_bad_input_is_refused_in_words(kwargs: dict[str, object], message: str) -> None:
+    kwargs.setdefault("delay", "6h")
+    with pytest.raises(BadInput, match=message):
+        late.RescheduleRequest(deployments=("a/b",), **kwargs)  # type: ignore[arg-type]
+
+
+def test_no_deployment_and_unknown_deployment(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 2)
+    with pytest.raises(BadInput, match="at least one deployment"):
+        late.RescheduleRequest(deployments=(), delay="6h")
+    typo = deployment.full_name[:-1] + "x"
+    with pytest.raises(BadInput, match=f"Unknown deployment.*Did you mean.*{deployment.full_name}"):
+        plan_for(prefect, late.RescheduleRequest(deployments=(typo,), delay="6h"))
+    assert {r.state_name for r in prefect.runs_of(deployment)} == {"Late"}
+    assert len(runs) == 2
+
+
+def test_unreachable_api_is_an_error_in_words() -> None:
+    dead = Settings(api_url=f"http://127.0.0.1:{free_port()}/api")
+    req = late.RescheduleRequest(deployments=("a/b",), delay="6h")
+    with pytest.raises(ApiUnreachable, match="Cannot reach the Prefect API"):
+        call(dead, late.plan_reschedule, req)
+
+
+def test_read_only_mode_refuses_before_anything_changes(
+    prefect: Prefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runops.errors import NotAllowed
+
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    plan = plan_for(prefect, request(deployment))
+    monkeypatch.setenv("RUNOPS_READ_ONLY", "1")
+    with pytest.raises(NotAllowed):
+        apply(prefect, plan)
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.state_name == "Late"
+
+
+def test_request_parses_people_units() -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    req = late.RescheduleRequest(deployments="f/d", delay="1d 2h", now=now, states="late")  # type: ignore[arg-type]
+    assert req.delay == timedelta(hours=26) and req.states == ("Late",) and req.deployments == ("f/d",)
+    fixed = late.RescheduleRequest(deployments=("f/d",), policy="fixed", at="now+90m", now=now)
+    assert fixed.at == now + timedelta(minutes=90)
+    assert "move to 2026-01-01 13:30 UTC" in fixed.policy_words()
+    local = late.RescheduleRequest(
+        deployments=("f/d",), policy="fixed", at="2026-01-02 10:00", zone="Europe/Berlin", now=now
+    )
+    assert local.at == datetime(2026, 1, 2, 9, tzinfo=UTC)  # typed in the viewer's zone
+    with pytest.raises(BadInput, match="Unknown time zone"):
+        late.RescheduleRequest(deployments=("f/d",), policy="fixed", at="2026-01-02 10:00", zone="Mars/Base")
