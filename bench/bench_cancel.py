@@ -1,0 +1,242 @@
+"""Benchmark: cancel 1,000 runs — runops vs the seed-style loop vs the fastest raw client methods.
+
+One fresh local server (SQLite, services off); every variant gets its own deployment with the
+same N not-started runs, seeded right before it runs (through Prefect's own tables: the API
+creates only ~6–30 runs/s here). Each variant's time covers the whole job: finding the runs and
+changing them. Afterwards every variant's runs are re-read to check they really are cancelled.
+Then the peak memory growth of planning + applying 10,000 runs (tracemalloc, and RSS).
+
+Run: `.venv/bin/python -m bench.bench_cancel [--runs 1000] [--memory-runs 10000]` (not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import re
+import resource
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.states import Cancelling
+
+from bench.common import Row, bench_server, machine, settings_for, table
+from bench.seed import insert_runs
+from runops import cancel
+from runops.connection import open_client
+from runops.operations import ApplyOptions
+from runops.selection import PAGE_SIZE, RunSelection
+
+FLOW = "bench-cancel-flow"
+ACTIVE = ["Pending", "Running", "Scheduled", "Late"]
+
+
+async def make_deployment(client: PrefectClient, name: str) -> tuple[UUID, str]:
+    flow_id = await client.create_flow_from_name(FLOW)
+    return await client.create_deployment(flow_id=flow_id, name=name), f"{FLOW}/{name}"
+
+
+def own(deployment_id: UUID, states: list[str] | None = None) -> FlowRunFilter:
+    state = FlowRunFilterState(name=FlowRunFilterStateName(any_=states)) if states else None
+    return FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]), state=state)
+
+
+async def list_ids(client: PrefectClient, deployment_id: UUID) -> list[UUID]:
+    """Every active run of the deployment, all pages (what a raw script needs first)."""
+    ids: list[UUID] = []
+    while True:
+        page = await client.read_flow_runs(
+            flow_run_filter=own(deployment_id, ACTIVE), limit=PAGE_SIZE, offset=len(ids)
+        )
+        ids.extend(r.id for r in page)
+        if len(page) < PAGE_SIZE:
+            return ids
+
+
+# -- the variants ------------------------------------------------------------------------------
+
+
+async def seed_style_loop(client: PrefectClient, deployment_id: UUID) -> None:
+    """DESIGN.md's baseline, faithfully: read active runs (one page, server default limit), force
+    a copy of each state renamed Cancelled, read again, until none is left. (Scoped to this
+    deployment's runs so variants do not see each other's.) Bounded here only as a safety net."""
+    deployment_filter = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    flow_run_filter = FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=ACTIVE)))
+    for _ in range(10_000):
+        runs = await client.read_flow_runs(
+            flow_run_filter=flow_run_filter, deployment_filter=deployment_filter
+        )
+        if not runs:
+            return
+        for run in runs:
+            assert run.state is not None
+            state = run.state.model_copy(update={"name": "Cancelled", "type": StateType.CANCELLED})
+            await client.set_flow_run_state(run.id, state, force=True)
+
+
+async def raw_single(client: PrefectClient, deployment_id: UUID, concurrency: int) -> None:
+    """List all, then propose Cancelling (no force, as Prefect's CLI) with N requests in flight."""
+    ids = await list_ids(client, deployment_id)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(run_id: UUID) -> None:
+        async with gate:
+            await client.set_flow_run_state(run_id, Cancelling())
+
+    await asyncio.gather(*(one(i) for i in ids))
+
+
+async def raw_bulk(client: PrefectClient, deployment_id: UUID) -> None:
+    """The server's `/flow_runs/bulk_set_state` (at most 50 runs a call), Cancelling without force."""
+    ids = await list_ids(client, deployment_id)
+    for start in range(0, len(ids), 50):
+        chunk = ids[start : start + 50]
+        await client.request(
+            "POST",
+            "/flow_runs/bulk_set_state",
+            json={
+                "flow_runs": FlowRunFilter(id=FlowRunFilterId(any_=chunk)).model_dump(mode="json"),
+                "state": {"type": "CANCELLING", "name": "Cancelling"},
+                "force": False,
+                "limit": len(chunk),
+            },
+        )
+
+
+async def runops_cancel(client: PrefectClient, full_name: str, options: ApplyOptions | None = None) -> str:
+    request = cancel.CancelRequest(RunSelection(states=tuple(ACTIVE), deployments=(full_name,)))
+    plan = await cancel.plan_cancel(client, request)
+    report = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
+    return f"concurrency settled {report.concurrency} (peak {report.peak_concurrency}); {report.summary()}"
+
+
+# -- harness -----------------------------------------------------------------------------------
+
+
+async def measure(
+    client: PrefectClient,
+    database_url: str,
+    name: str,
+    n: int,
+    job: Callable[[UUID, str], Awaitable[str | None]],
+) -> Row:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    deployment_id, full_name = await make_deployment(client, slug)
+    ids = await insert_runs(database_url, deployment_id, n=n, state_type="SCHEDULED", name_prefix="cancel")
+    start = time.perf_counter()
+    note = await job(deployment_id, full_name)
+    seconds = time.perf_counter() - start
+    left = await client.count_flow_runs(flow_run_filter=own(deployment_id, ACTIVE))
+    cancelled = await client.count_flow_runs(flow_run_filter=own(deployment_id, ["Cancelled"]))
+    check = f"{cancelled:,}/{len(ids):,} stored Cancelled" + (f", {left:,} still active!" if left else "")
+    print(f"  {name}: {seconds:.1f}s, {check}", flush=True)
+    return Row("cancel", name, n, seconds, "; ".join(filter(None, [check, note])))
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def memory(client: PrefectClient, database_url: str, n: int) -> tuple[Row, str]:
+    """Peak memory growth while planning and applying n runs (Python heap via tracemalloc, and RSS)."""
+    deployment_id, full_name = await make_deployment(client, "memory")
+    await insert_runs(database_url, deployment_id, n=n, state_type="SCHEDULED", name_prefix="mem")
+    gc.collect()
+    rss_before, hwm_before = rss_mb(), rss_mb("VmHWM")
+    tracemalloc.start()
+    start = time.perf_counter()
+    note = await runops_cancel(client, full_name)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_growth = max(0.0, rss_mb("VmHWM") - max(rss_before, hwm_before))
+    text = (
+        f"peak memory growth, plan + apply {n:,} runs: {peak / 2**20:.1f} MB Python heap (tracemalloc); "
+        f"peak RSS {rss_mb('VmHWM'):.0f} MB, {rss_growth:.1f} MB above the RSS before ({rss_before:.0f} MB)"
+    )
+    return Row("memory", "runops plan + apply", n, seconds, note), text
+
+
+async def main(n: int, memory_runs: int, concurrencies: list[int]) -> None:
+    rows: list[Row] = []
+    with bench_server() as server:
+        database_url = str(server.database_url)
+        async with open_client(settings_for(server)) as client:
+            memory_text = ""
+            if memory_runs:
+                # first, so the process's RSS high-water mark is not set by the other variants
+                print(f"memory: planning + applying {memory_runs:,} runs…", flush=True)
+                row, memory_text = await memory(client, database_url, memory_runs)
+                rows.append(row)
+                print(f"  {memory_text}", flush=True)
+            print(f"cancel {n:,} runs per variant…", flush=True)
+            rows.append(
+                await measure(
+                    client,
+                    database_url,
+                    "seed-style loop (force Cancelled, sequential)",
+                    n,
+                    lambda d, _: seed_style_loop(client, d),
+                )
+            )
+            for c in concurrencies:
+                rows.append(
+                    await measure(
+                        client,
+                        database_url,
+                        f"raw single calls, {c} in flight",
+                        n,
+                        lambda d, _, c=c: raw_single(client, d, c),
+                    )
+                )
+            rows.append(
+                await measure(
+                    client, database_url, "raw bulk_set_state (50/call)", n, lambda d, _: raw_bulk(client, d)
+                )
+            )
+            rows.append(
+                await measure(
+                    client, database_url, "runops (adaptive)", n, lambda _, name: runops_cancel(client, name)
+                )
+            )
+    raw = [r for r in rows if r.benchmark == "cancel" and r.variant.startswith("raw")]
+    fastest = min(raw, key=lambda r: r.seconds)
+    loop = next(r for r in rows if r.variant.startswith("seed-style"))
+    ours = next(r for r in rows if r.variant == "runops (adaptive)")
+    print()
+    print(machine())
+    print(table([r for r in rows if r.benchmark == "cancel"], baseline=fastest.variant))
+    print()
+    print(
+        f"runops vs fastest raw ({fastest.variant}): {fastest.seconds / ours.seconds:.2f}× "
+        f"(target ≥ 0.95×); vs seed-style loop: {loop.seconds / ours.seconds:.2f}× (target ≥ 1×)"
+    )
+    if memory_text:
+        print(memory_text + " (target ≤ 100 MB)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--memory-runs", type=int, default=10_000, help="0 skips the memory measurement")
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 2, 4])
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.memory_runs, args.concurrency))

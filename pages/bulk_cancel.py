@@ -1,0 +1,209 @@
+"""Bulk cancel: filter runs (live count), preview the per-run action, confirm, watch progress, see the result."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from runops import cancel
+from runops.connection import call
+from runops.errors import RunopsError
+from runops.operations import SKIP, Plan, Progress, Report, only
+from runops.settings import Settings
+from ui.context import actor, audit_log, refusal, timezone
+from ui.fmt import local_time
+from ui.guard import page_setup
+from ui.operation import confirm_button, inert, link_config, run_if_confirmed, show_report
+
+KEY = "cancel"
+PREVIEW_ROWS = 200
+COLUMNS = ["Run", "Deployment", "Flow", "State", "Scheduled for", "Action", "Notes", "Link"]
+ACTION_LABELS = {
+    cancel.CANCEL: "Cancel",
+    cancel.MARK_CANCELLING: "Mark cancelling",
+    cancel.FORCE_CANCEL: "Force cancel",
+    SKIP: "Skip",
+}
+
+
+def stale() -> None:
+    """A changed filter makes the preview out of date: it has to be made again."""
+    for suffix in ("preview", "plan", "dialog"):
+        st.session_state.pop(f"{KEY}.{suffix}", None)
+
+
+def retry_failed() -> None:
+    """'Cancel what failed again': the applied plan narrowed to its failed runs, straight to the dialog."""
+    report: Report | None = st.session_state.get(f"{KEY}.report")
+    applied: Plan | None = st.session_state.get(f"{KEY}.applied")
+    if report is None or applied is None:
+        return
+    again = only(applied, report.failed_ids)
+    st.session_state[f"{KEY}.preview"] = again
+    st.session_state[f"{KEY}.plan"] = again
+    st.session_state[f"{KEY}.dialog"] = True
+
+
+def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
+    rows = [
+        {
+            "Run": item.name,
+            "Deployment": item.deployment or "—",
+            "Flow": item.flow or "—",
+            "State": item.state,
+            "Scheduled for": local_time(item.scheduled_time),
+            "Action": item.action,
+            "Notes": "; ".join([item.reason, *item.warnings]).strip("; "),
+            "Link": settings.run_url(item.run_id),
+        }
+        for item in plan.items[:PREVIEW_ROWS]
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+settings = page_setup("Bulk cancel")
+st.caption(
+    "Cancel every matching run in one confirmed step, the way Prefect's own cancel does it: runs "
+    "that have not started become Cancelled at once; Pending, Running and Paused runs become "
+    "Cancelling so their worker stops the process. Finished runs are never touched: each run is "
+    "re-read before it changes, and runs that appear after you confirm are left alone."
+)
+
+try:
+    # not cached: a few cheap reads, and a deployment created a moment ago must be offered
+    options = call(settings, cancel.filter_options)
+except RunopsError as exc:
+    st.error(str(exc))
+    st.stop()
+
+with st.container(border=True):
+    c1, c2 = st.columns([2, 3])
+    states = c1.multiselect(
+        "States",
+        list(cancel.CANCELLABLE_STATES),
+        default=list(cancel.DEFAULT_STATES),
+        key=f"{KEY}.states",
+        on_change=stale,
+        help="Cancelling: runs stuck there (their worker never confirmed). They are skipped unless "
+        "you choose force below.",
+    )
+    deployments = c2.multiselect(
+        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+    )
+    c1, c2, c3 = st.columns(3)
+    flows = c1.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    pools = c2.multiselect(
+        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+    )
+    tags = c3.text_input(
+        "Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly, team-a"
+    )
+    c1, c2, c3 = st.columns([1, 1, 1])
+    window_on = c1.radio(
+        "Time window on",
+        list(cancel.WINDOW_FIELDS),
+        format_func=cancel.WINDOW_FIELDS.get,
+        horizontal=True,
+        key=f"{KEY}.window_on",
+        on_change=stale,
+    )
+    window_from = c2.text_input(
+        "From",
+        key=f"{KEY}.from",
+        on_change=stale,
+        placeholder="open",
+        help="now-6h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
+    )
+    window_to = c3.text_input("To", key=f"{KEY}.to", on_change=stale, placeholder="open")
+    c1, c2 = st.columns(2)
+    include_subflows = c1.checkbox("Also cancel their sub-flow runs", key=f"{KEY}.subflows", on_change=stale)
+    force = c2.checkbox(
+        "Force-cancel runs stuck in Cancelling",
+        key=f"{KEY}.force",
+        on_change=stale,
+        help="Only for runs whose worker never confirmed the cancel. Their process may still be running.",
+    )
+    if force:
+        c2.warning(cancel.FORCE_WARNING, icon=":material/warning:")
+
+    request: cancel.CancelRequest | None = None
+    try:
+        selection = cancel.build_selection(
+            states=states,
+            deployments=deployments,
+            flows=flows,
+            work_pools=pools,
+            tags=tags,
+            window_on=window_on,
+            window_from=window_from,
+            window_to=window_to,
+            zone=timezone().key,
+        )
+        request = cancel.CancelRequest(selection, include_subflows=include_subflows, force_stuck=force)
+        matching = call(settings, cancel.count_matching, selection)
+        st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")
+        st.caption(inert(cancel.with_default_states(selection).describe()))
+    except RunopsError as exc:
+        matching = 0
+        st.error(str(exc))
+    preview = st.button(
+        "Preview", icon=":material/preview:", key=f"{KEY}.preview-button", disabled=not matching
+    )
+
+if preview and request is not None:
+    stale()
+    st.session_state.pop(f"{KEY}.report", None)
+    try:
+        with st.spinner("Reading every matching run…"):
+            st.session_state[f"{KEY}.preview"] = call(settings, cancel.plan_cancel, request)
+    except RunopsError as exc:
+        st.error(str(exc))
+
+
+def apply(plan: Plan, progress: Progress) -> Report:
+    return call(settings, cancel.apply_cancel, plan, actor=actor(), audit=audit_log(), progress=progress)
+
+
+confirmed = bool(st.session_state.get(f"{KEY}.go"))
+if confirmed:
+    # kept for "cancel what failed again": run_if_confirmed drops the plan once applied
+    st.session_state[f"{KEY}.applied"] = st.session_state.get(f"{KEY}.plan")
+before = st.session_state.get(f"{KEY}.report")
+run_if_confirmed(KEY, apply)
+if confirmed and f"{KEY}.plan" not in st.session_state:
+    st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
+if confirmed and st.session_state.get(f"{KEY}.report") is not before:
+    st.rerun()  # the count above was read before the apply: show the one after it with the report
+
+plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+if plan is not None:
+    st.subheader("Preview")
+    st.markdown(f"**Selection:** {inert(plan.selection)}")
+    counts = plan.counts()
+    cols = st.columns(len(ACTION_LABELS))
+    for col, (action, label) in zip(cols, ACTION_LABELS.items(), strict=True):
+        col.metric(label, f"{counts.get(action, 0):,}")
+    for warning in plan.warnings:
+        st.warning(inert(warning), icon=":material/warning:")
+    st.dataframe(preview_frame(plan, settings), hide_index=True, column_config=link_config(), width="stretch")
+    if len(plan) > PREVIEW_ROWS:
+        st.caption(
+            f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "
+            "will be acted on."
+        )
+    st.session_state[f"{KEY}.plan"] = plan
+    why_not = refusal()
+    if why_not:
+        st.info(why_not, icon=":material/lock:")
+    if not plan.to_change:
+        st.info("Every planned run is skipped: nothing to cancel.")
+    confirm_button(KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not))
+
+report = show_report(KEY, settings)
+if report is not None and report.failed_ids and st.session_state.get(f"{KEY}.applied") is not None:
+    st.button(
+        f"Cancel what failed again ({len(report.failed_ids):,})",
+        icon=":material/replay:",
+        on_click=retry_failed,
+        key=f"{KEY}.retry",
+    )

@@ -1,0 +1,511 @@
+"""Bulk cancel: plan and apply the cancellation of every matching run, the way Prefect's CLI does.
+
+Prefect's `prefect flow-run cancel` proposes `Cancelling` without force, whatever the run's state,
+and the server's core policy does the rest atomically (verified in prefect 3.9.1,
+`server/orchestration/core_policy.py`): Scheduled/Late/AwaitingRetry runs without infrastructure
+and Suspended runs (`pause_reschedule`) become `Cancelled` at once (status REJECT, but the
+returned state *is* Cancelled); Pending/Running runs and blocking Paused runs become `Cancelling`
+until their worker/runner stops the process; finished runs get ABORT and keep their state.
+runops proposes exactly that and judges each answer by the returned state's type, never its
+status. It never proposes `Cancelled` blind: the server accepts that on a Completed run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling, State, to_state_create
+
+from runops.audit import AuditLog
+from runops.errors import BadInput
+from runops.execute import execute
+from runops.operations import (
+    DONE,
+    FAILED,
+    SKIP,
+    SKIPPED,
+    ApplyOptions,
+    Handler,
+    Plan,
+    PlannedRun,
+    Progress,
+    Report,
+    RunResult,
+    result_for,
+)
+from runops.selection import (
+    PAGE_SIZE,
+    ResolvedSelection,
+    RunSelection,
+    build_filters,
+    count_runs,
+    deployment_names_by_id,
+    flow_names_by_id,
+    iter_runs,
+    list_deployments,
+    resolve,
+)
+from runops.timefmt import ensure_utc, parse_time
+
+CANCEL = "cancel"  # not started: the server makes it Cancelled at once
+MARK_CANCELLING = "mark cancelling"  # has a process: Cancelling until its worker stops it
+FORCE_CANCEL = "force cancel"  # stuck in Cancelling: mark Cancelled (explicit option only)
+
+PLAN_ACTION = "cancel runs"
+DEFAULT_STATES = ("Scheduled", "Late", "AwaitingRetry", "Pending", "Running", "Paused")
+CANCELLABLE_STATES = (*DEFAULT_STATES, "Retrying", "Suspended", "Cancelling")
+TERMINAL_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+ACTIVE_TYPES = tuple(t.value for t in StateType if t not in TERMINAL_TYPES)
+MAX_RUNS = 50_000  # one confirmed job; more is almost certainly a selection mistake
+MAX_SUBFLOW_DEPTH = 5
+
+FORCE_WARNING = (
+    "Force cancel marks runs stuck in Cancelling as Cancelled without stopping anything: "
+    "if their process is still alive it keeps running."
+)
+POLICY = (
+    "Propose Cancelling, as Prefect's CLI does: not-started runs become Cancelled at once, "
+    "Pending/Running/Paused runs stay Cancelling until their worker stops them, finished runs "
+    "are left alone"
+)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """What to cancel: a selection plus the two explicit options."""
+
+    selection: RunSelection
+    include_subflows: bool = False
+    force_stuck: bool = False  # runs stuck in Cancelling → Cancelled (their process may live on)
+    max_runs: int = MAX_RUNS
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """Names the page offers in its filters, read from the server."""
+
+    deployments: tuple[str, ...]
+    flows: tuple[str, ...]
+    work_pools: tuple[str, ...]
+
+
+def with_default_states(selection: RunSelection) -> RunSelection:
+    """No states chosen means the active ones, never "every run on the server"."""
+    if selection.states or selection.state_types:
+        return selection
+    return replace(selection, states=DEFAULT_STATES)
+
+
+WINDOW_FIELDS = {"scheduled": "scheduled time", "started": "start time"}
+
+
+def _window_time(text: str, what: str, now: datetime, zone: str) -> datetime | None:
+    raw = (text or "").strip()
+    if not raw:
+        return None  # open end
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"Unknown time zone {zone!r}.") from None
+    try:
+        value = parse_time(raw, now=now)
+    except BadInput as exc:
+        raise BadInput(f"The {what} of the time window: {exc}") from None
+    if not raw.lower().startswith("now"):
+        try:
+            given_zone = datetime.fromisoformat(raw.replace("Z", "+00:00")).tzinfo
+        except ValueError:
+            given_zone = None
+        if given_zone is None:
+            # a time typed without a zone means the viewer's own clock, not UTC
+            value = value.replace(tzinfo=tz)
+    return ensure_utc(value)
+
+
+def build_selection(
+    states: Sequence[str] = (),
+    deployments: Sequence[str] = (),
+    flows: Sequence[str] = (),
+    work_pools: Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    window_on: str = "scheduled",
+    window_from: str = "",
+    window_to: str = "",
+    zone: str = "UTC",
+    now: datetime | None = None,
+) -> RunSelection:
+    """A RunSelection from the page's form values (tags comma-separated, times as typed)."""
+    if window_on not in WINDOW_FIELDS:
+        raise BadInput(f"The time window applies to {' or '.join(WINDOW_FIELDS)}, not {window_on!r}.")
+    now = now or datetime.now(UTC)
+    after = _window_time(window_from, "start", now, zone)
+    before = _window_time(window_to, "end", now, zone)
+    if after and before and after >= before:
+        raise BadInput("The time window ends before it starts: swap From and To.")
+    tag_list = [t.strip() for t in tags.split(",")] if isinstance(tags, str) else list(tags)
+    window = (
+        {"expected_after": after, "expected_before": before}
+        if window_on == "scheduled"
+        else {"started_after": after, "started_before": before}
+    )
+    return RunSelection(
+        states=tuple(states),
+        deployments=tuple(deployments),
+        flows=tuple(flows),
+        work_pools=tuple(work_pools),
+        tags=tuple(t for t in tag_list if t),
+        **window,
+    )
+
+
+async def filter_options(client: PrefectClient) -> FilterOptions:
+    deployments = [name for name, _ in await list_deployments(client)]
+    flows: list[str] = []
+    while True:
+        page = await client.read_flows(flow_filter=FlowFilter(), limit=PAGE_SIZE, offset=len(flows))
+        flows.extend(f.name for f in page)
+        if len(page) < PAGE_SIZE:
+            break
+    pools = [p.name for p in await client.read_work_pools(work_pool_filter=WorkPoolFilter())]
+    return FilterOptions(tuple(deployments), tuple(sorted(flows)), tuple(sorted(pools)))
+
+
+async def count_matching(client: PrefectClient, selection: RunSelection) -> int:
+    """How many runs the selection matches (one `count_flow_runs` call after the names are checked)."""
+    resolved = await resolve(client, with_default_states(selection))
+    return await count_runs(client, resolved)
+
+
+def action_for(run: FlowRun, force_stuck: bool = False) -> tuple[str, str, tuple[str, ...]]:
+    """(action, note, warnings) for one run, from its current state."""
+    state = run.state
+    if state is None:
+        return SKIP, "has no state", ()
+    if state.type in TERMINAL_TYPES:
+        return SKIP, f"already finished ({state.name})", ()
+    if state.type == StateType.SCHEDULED:
+        # AwaitingRetry may still hold infrastructure; the server then keeps it Cancelling
+        if run.infrastructure_pid and state.name != "Resuming":
+            return MARK_CANCELLING, "has infrastructure: its worker stops it", ()
+        return CANCEL, "not started: becomes Cancelled", ()
+    if state.type == StateType.PAUSED:
+        if state.state_details.pause_reschedule:
+            return CANCEL, "suspended, no process: becomes Cancelled", ()
+        return MARK_CANCELLING, "paused in its process: its worker stops it", ()
+    if state.type == StateType.CANCELLING:
+        if force_stuck:
+            return FORCE_CANCEL, "stuck in Cancelling: marked Cancelled", (FORCE_WARNING,)
+        return SKIP, "already cancelling (choose force to mark stuck runs Cancelled)", ()
+    # PENDING, RUNNING (also Retrying)
+    return MARK_CANCELLING, "has a process: Cancelling until its worker stops it", ()
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A run reduced to what the plan needs, so 10,000 FlowRun objects are never held at once."""
+
+    run_id: UUID
+    name: str
+    deployment_id: UUID | None
+    flow_id: UUID
+    state: str
+    state_type: str
+    scheduled_time: datetime | None
+    action: str
+    note: str
+    warnings: tuple[str, ...]
+
+
+def _row(run: FlowRun, force_stuck: bool, note_prefix: str = "") -> _Row:
+    action, note, warnings = action_for(run, force_stuck)
+    return _Row(
+        run_id=run.id,
+        name=run.name,
+        deployment_id=run.deployment_id,
+        flow_id=run.flow_id,
+        state=run.state.name if run.state else "—",
+        state_type=run.state.type.value if run.state else "",
+        scheduled_time=run.next_scheduled_start_time or run.expected_start_time,
+        action=action,
+        note=f"{note_prefix}{note}",
+        warnings=warnings,
+    )
+
+
+def _too_many(count: int, limit: int) -> BadInput:
+    return BadInput(
+        f"{count:,} runs match, more than the {limit:,} one job may cancel. Narrow the selection "
+        "(deployment, flow, tag, time window) and cancel in parts."
+    )
+
+
+async def _subflow_rows(
+    client: PrefectClient, parents: Sequence[UUID], seen: set[UUID], request: CancelRequest, room: int
+) -> list[_Row]:
+    """Not-finished sub-flow runs of `parents`, level by level (bounded depth and count)."""
+    found: list[_Row] = []
+    frontier = list(parents)
+    for _ in range(MAX_SUBFLOW_DEPTH):
+        children: list[UUID] = []
+        for start in range(0, len(frontier), PAGE_SIZE):
+            chunk = tuple(frontier[start : start + PAGE_SIZE])
+            selection = RunSelection(state_types=ACTIVE_TYPES, parent_run_ids=chunk)
+            resolved = ResolvedSelection(selection, build_filters(selection))
+            async for page in iter_runs(client, resolved):
+                for run in page:
+                    if run.id in seen:
+                        continue
+                    seen.add(run.id)
+                    found.append(_row(run, request.force_stuck, "sub-flow run; "))
+                    children.append(run.id)
+                    if len(found) > room:
+                        raise _too_many(len(seen), request.max_runs)
+        if not children:
+            break
+        frontier = children
+    return found
+
+
+async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
+    """The frozen plan: every matching run (all pages), each with its action or why it is skipped."""
+    if request.max_runs <= 0:
+        raise BadInput("The most runs to cancel must be more than zero.")
+    selection = with_default_states(request.selection)
+    resolved = await resolve(client, selection)
+    matched = await count_runs(client, resolved)
+    if matched == 0:
+        raise BadInput(f"No runs match: {selection.describe()}. Nothing to cancel.")
+    if matched > request.max_runs:
+        raise _too_many(matched, request.max_runs)
+    rows: list[_Row] = []
+    seen: set[UUID] = set()
+    async for page in iter_runs(client, resolved):
+        for run in page:
+            # offset paging can repeat a run when others are created meanwhile: keep it once
+            if run.id not in seen:
+                seen.add(run.id)
+                rows.append(_row(run, request.force_stuck))
+        if len(rows) > request.max_runs:
+            raise _too_many(len(rows), request.max_runs)
+    if request.include_subflows and rows:
+        rows.extend(
+            await _subflow_rows(client, [r.run_id for r in rows], seen, request, request.max_runs - len(rows))
+        )
+    deployments = await deployment_names_by_id(client, {r.deployment_id for r in rows if r.deployment_id})
+    flows = await flow_names_by_id(client, {r.flow_id for r in rows})
+    items = tuple(
+        PlannedRun(
+            run_id=r.run_id,
+            name=r.name,
+            deployment=deployments.get(r.deployment_id) if r.deployment_id else None,
+            state=r.state,
+            action=r.action,
+            scheduled_time=r.scheduled_time,
+            reason=r.note,
+            warnings=r.warnings,
+            flow=flows.get(r.flow_id),
+            state_type=r.state_type,
+        )
+        for r in rows
+    )
+    description = selection.describe()
+    if request.include_subflows:
+        description += ", with their sub-flow runs"
+    policy = POLICY + (
+        "; runs stuck in Cancelling are marked Cancelled (force)" if request.force_stuck else ""
+    )
+    return Plan(
+        action=PLAN_ACTION,
+        selection=description,
+        items=items,
+        policy=policy,
+        matched=matched,
+        options={"include_subflows": request.include_subflows, "force_stuck": request.force_stuck},
+    )
+
+
+# -- apply -------------------------------------------------------------------------------------
+
+
+def transition_id(plan: Plan, run_id: UUID) -> UUID:
+    """Stable per plan and run: a retried request after a lost answer is a duplicate the server
+    recognises (PreventDuplicateTransitions), not a second transition."""
+    return uuid.uuid5(run_id, f"runops-cancel:{plan.created_at.isoformat()}")
+
+
+async def _propose(
+    client: PrefectClient, run_id: UUID, state: State, transition: UUID
+) -> OrchestrationResult[Any]:
+    """`set_flow_run_state` without force, with our own transition id (the client draws a new one)."""
+    create = to_state_create(state)
+    create.state_details.flow_run_id = run_id
+    create.state_details.transition_id = transition
+    response = await client.request(
+        "POST",
+        "/flow_runs/{id}/set_state",
+        path_params={"id": run_id},
+        json={"state": create.model_dump(mode="json", serialize_as_any=True), "force": False},
+    )
+    return OrchestrationResult.model_validate(response.json())
+
+
+def _judge(item: PlannedRun, result: OrchestrationResult[Any]) -> RunResult:
+    """By the returned state's TYPE: a REJECT that hands back Cancelled is a success."""
+    state = result.state
+    reason = getattr(result.details, "reason", None) or ""
+    if state is not None and state.type in (StateType.CANCELLED, StateType.CANCELLING):
+        note = "" if state.type == StateType.CANCELLED else "its worker stops the process"
+        return result_for(item, DONE, state.name, note)
+    if result.status == SetStateStatus.ABORT or (state is not None and state.type in TERMINAL_TYPES):
+        after = state.name if state is not None else None
+        return result_for(item, SKIPPED, after, f"finished meanwhile: {reason or after}")
+    after = state.name if state is not None else None
+    return result_for(item, FAILED, after, f"the server refused ({result.status.value}): {reason}")
+
+
+class _Reread:
+    """Re-reads the runs about to change, cheaply enough to keep up with the changes.
+
+    One read per run doubles the requests of the whole job, and on one server the job is bound
+    by requests. So the next `batch` planned runs are re-read in ONE query that returns only
+    those that moved on (finished, or Cancelling meanwhile) — usually none, so it costs about
+    one single read per `batch` runs. An answer is trusted for `max_age` seconds; the server's
+    own atomic check (ABORT on a finished run) covers the rest. Force cancels and retries
+    re-read their run on its own, right before the change.
+    """
+
+    MOVED_ON = (*TERMINAL_TYPES, StateType.CANCELLING)
+
+    def __init__(self, items: Sequence[PlannedRun], batch: int = 100, max_age: float = 5.0) -> None:
+        self.order = [item.run_id for item in items]
+        self.index = {run_id: i for i, run_id in enumerate(self.order)}
+        self.batch, self.max_age = batch, max_age
+        self.checked: dict[UUID, float] = {}
+        self.moved: dict[UUID, FlowRun] = {}
+        self.lock = asyncio.Lock()
+
+    async def one(self, client: PrefectClient, run_id: UUID) -> FlowRun | None:
+        """The run as stored now; None when it was deleted."""
+        try:
+            return await client.read_flow_run(run_id)
+        except ObjectNotFound:
+            return None
+
+    async def moved_on(self, client: PrefectClient, run_id: UUID) -> FlowRun | None:
+        """The run if it finished or is Cancelling since the plan was made, else None."""
+        async with self.lock:
+            stamp = self.checked.pop(run_id, None)
+            if stamp is None or time.monotonic() - stamp > self.max_age:
+                start = self.index.get(run_id, 0)
+                ids = [run_id, *(i for i in self.order[start : start + self.batch] if i != run_id)]
+                runs = await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        id=FlowRunFilterId(any_=ids),
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(self.MOVED_ON))),
+                    ),
+                    limit=len(ids),
+                )
+                now = time.monotonic()
+                self.checked.update(dict.fromkeys(ids[1:], now))
+                self.moved.update({run.id: run for run in runs})
+            return self.moved.pop(run_id, None)
+
+
+def cancel_handler(plan: Plan, actor: str = "") -> Handler:
+    """Per run: re-read it, leave it alone if it finished meanwhile, else propose the cancel."""
+    sent: set[UUID] = set()  # runs whose proposal went out: a retry after a lost answer is ours
+    by = f" by {actor}" if actor else ""
+    reread = _Reread(plan.to_change)
+
+    async def handle(client: PrefectClient, item: PlannedRun) -> RunResult:
+        transition = transition_id(plan, item.run_id)
+        if item.action == FORCE_CANCEL or item.run_id in sent:
+            run = await reread.one(client, item.run_id)
+            if run is None:
+                return result_for(item, SKIPPED, None, "deleted meanwhile")
+        else:
+            run = await reread.moved_on(client, item.run_id)
+        state = run.state if run is not None else None
+        if state is not None:
+            ours = item.run_id in sent or state.state_details.transition_id == transition
+            if state.type in TERMINAL_TYPES:
+                if ours and state.type == StateType.CANCELLED:
+                    return result_for(item, DONE, state.name, "confirmed on re-read")
+                why = (
+                    f"finished meanwhile: now {state.name}"
+                    if state.name != item.state
+                    else "already finished"
+                )
+                return result_for(item, SKIPPED, state.name, why)
+            if state.type == StateType.CANCELLING and item.action != FORCE_CANCEL:
+                if ours:
+                    return result_for(item, DONE, state.name, "confirmed on re-read")
+                return result_for(item, SKIPPED, state.name, "already cancelling")
+        if state is not None and state.type == StateType.CANCELLING:
+            # Cancelling → Cancelled passes the core policy without force; only re-read runs get it
+            proposal: State = Cancelled(message=f"Marked cancelled{by} with runops (stuck in Cancelling)")
+        else:
+            proposal = Cancelling(message=f"Cancelled{by} with runops")
+        sent.add(item.run_id)
+        try:
+            result = await _propose(client, item.run_id, proposal, transition)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return result_for(item, SKIPPED, None, "deleted meanwhile")
+            raise
+        return _judge(item, result)
+
+    return handle
+
+
+def default_options(plan: Plan) -> ApplyOptions:
+    """Bounded in time as well as count: generous for the plan's size, never open-ended."""
+    return ApplyOptions(time_limit_s=max(600.0, 2.0 * len(plan.to_change)))
+
+
+async def apply_cancel(
+    client: PrefectClient,
+    plan: Plan,
+    *,
+    actor: str,
+    audit: AuditLog | None,
+    progress: Progress | None = None,
+    options: ApplyOptions | None = None,
+) -> Report:
+    """Apply a confirmed plan: only its runs (frozen), each re-read first; audited."""
+    if not plan.to_change:
+        raise BadInput("Nothing to cancel: every planned run is skipped.")
+    # One authenticated read first: an unreachable API or refused credentials stop the job here,
+    # in words, instead of failing each of thousands of runs on its own.
+    first = plan.to_change[0].run_id
+    await client.count_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[first])))
+    return await execute(
+        client,
+        plan,
+        cancel_handler(plan, actor),
+        actor=actor,
+        audit=audit,
+        progress=progress,
+        options=options or default_options(plan),
+    )

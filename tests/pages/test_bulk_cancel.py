@@ -1,0 +1,170 @@
+"""AppTest of the Bulk cancel page against the real test server: count → preview → confirm → result, re-read."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import httpx
+import pytest
+from prefect.states import Cancelling, Completed, Late, Running, Scheduled
+from streamlit.testing.v1 import AppTest
+
+from runops import connection
+from tests.apptest import metric_value, open_app
+from tests.factories import Deployment, Prefect, ago, later, seeded_runs
+
+PAGE = "pages/bulk_cancel.py"
+
+
+def cancel_page() -> AppTest:
+    at = open_app("app.py")
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def choose(at: AppTest, deployment: Deployment) -> AppTest:
+    at.multiselect(key="cancel.deployments").set_value([deployment.full_name]).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def headline(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown if "match" in m.value)
+
+
+def stored(prefect: Prefect, ids) -> dict[UUID, str]:
+    return {i: r.state.name for i, r in prefect.read_many(list(ids)).items() if r}
+
+
+def test_count_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    running, late, scheduled, completed = prefect.runs(
+        deployment,
+        [Running(), Late(scheduled_time=ago(hours=2)), Scheduled(scheduled_time=later(hours=1)), Completed()],
+    )
+    at = cancel_page()
+    assert deployment.full_name in at.multiselect(key="cancel.deployments").options
+    choose(at, deployment)
+    assert "3 runs match" in headline(at)  # the default states leave the Completed run out
+
+    at.button(key="cancel.preview-button").click().run()
+    preview = at.dataframe[0].value
+    actions = dict(zip(preview["Run"], preview["Action"], strict=True))
+    assert actions == {running.name: "mark cancelling", late.name: "cancel", scheduled.name: "cancel"}
+    assert metric_value(at, "Cancel") == 2 and metric_value(at, "Mark cancelling") == 1
+    assert set(stored(prefect, [running.id, late.id]).values()) == {"Running", "Late"}  # preview only
+
+    at.button(key="cancel.open").click().run()
+    assert at.button(key="cancel.confirm")  # the dialog is up
+    assert any("3** run(s) will change" in m.value for m in at.markdown)
+    at.button(key="cancel.confirm").click().run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 3 and metric_value(at, "Failed") == 0
+    result = at.dataframe[0].value
+    assert set(result["Outcome"]) == {"done"}
+    assert all(str(link).startswith("http") for link in result["Link"])
+    assert "cancel.retry" not in [b.key for b in at.button]  # nothing failed, nothing to retry
+    assert "0 runs match" in headline(at)  # counted again after the apply
+
+    assert stored(prefect, [running.id, late.id, scheduled.id, completed.id]) == {
+        running.id: "Cancelling",
+        late.id: "Cancelled",
+        scheduled.id: "Cancelled",
+        completed.id: "Completed",
+    }
+
+
+class Fault:
+    """Which state changes fail (HTTP 500), and whether the fault is still on."""
+
+    def __init__(self, run_ids: set[UUID]) -> None:
+        self.paths = {f"/flow_runs/{i}/set_state" for i in run_ids}
+        self.on = True
+
+
+class FailsFor(httpx.AsyncBaseTransport):
+    """Injects `fault` in front of a real transport (one per client: each page action has its loop)."""
+
+    def __init__(self, fault: Fault) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.fault = fault
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.fault.on and any(request.url.path.endswith(p) for p in self.fault.paths):
+            return httpx.Response(500, json={"detail": "injected fault"}, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_many_runs_typed_count_and_cancel_what_failed_again(
+    prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    ids = seeded_runs(prefect, deployment, 30, "SCHEDULED")
+    fault = Fault(set(ids[:2]))
+    build = connection.build_client
+    monkeypatch.setattr(
+        connection, "build_client", lambda settings, transport=None: build(settings, FailsFor(fault))
+    )
+
+    at = choose(cancel_page(), deployment)
+    assert "30 runs match" in headline(at)
+    at.button(key="cancel.preview-button").click().run()
+    at.button(key="cancel.open").click().run()
+    assert at.button(key="cancel.confirm").disabled  # more than 25 runs: type the count first
+    at.text_input(key="cancel.typed").set_value("30").run()
+    at.button(key="cancel.confirm").click().run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 28 and metric_value(at, "Failed") == 2
+    failed = at.dataframe[0].value.query("Outcome == 'failed'")
+    assert all("HTTP 500" in reason for reason in failed["Reason"])
+    now = stored(prefect, ids)
+    assert [now[i] for i in ids[:2]] == ["Scheduled", "Scheduled"]
+    assert {now[i] for i in ids[2:]} == {"Cancelled"}
+
+    fault.on = False
+    at.button(key="cancel.retry").click().run()
+    assert at.button(key="cancel.confirm")  # straight back to the dialog, with the 2 failed runs
+    assert any("2** run(s) will change" in m.value for m in at.markdown)
+    at.button(key="cancel.confirm").click().run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 2 and metric_value(at, "Failed") == 0
+    assert set(stored(prefect, ids).values()) == {"Cancelled"}
+
+
+def test_bad_input_and_empty_selection_change_nothing(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    [done, stuck] = prefect.runs(deployment, [Completed(), Running()])
+    prefect.set_state(stuck.id, Cancelling(), force=False)  # its worker never confirms
+    at = choose(cancel_page(), deployment)
+    assert "0 runs match" in headline(at)  # the default states leave both out
+    assert at.button(key="cancel.preview-button").disabled
+
+    at.multiselect(key="cancel.states").set_value(["Cancelling"]).run()
+    assert "1 run match" in headline(at)
+    at.button(key="cancel.preview-button").click().run()
+    assert metric_value(at, "Skip") == 1  # stuck runs only with force
+    assert at.button(key="cancel.open").disabled  # nothing to change
+    assert any("nothing to cancel" in i.value for i in at.info)
+
+    at.text_input(key="cancel.from").set_value("soon").run()
+    assert "Cannot read 'soon' as a time" in at.error[0].value
+    assert at.button(key="cancel.preview-button").disabled
+    assert not at.dataframe  # the old preview went with the changed filter
+    at.text_input(key="cancel.from").set_value("now").run()
+    at.text_input(key="cancel.to").set_value("now-1h").run()
+    assert "ends before it starts" in at.error[0].value
+    assert stored(prefect, [done.id, stuck.id]) == {done.id: "Completed", stuck.id: "Cancelling"}
+
+
+def test_unreachable_api_stops_the_page_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runops.server import free_port
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    at = open_app(PAGE)
+    assert not at.exception
+    assert "Cannot reach the Prefect API" in " ".join(e.value for e in at.error)
+    assert not at.multiselect
