@@ -47,3 +47,26 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+
+.PHONY: services test-postgres test-scaled
+
+## Debian's PostgreSQL and Redis, for the PostgreSQL and scaled-out suites (apt-get, only when missing)
+services:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing for the database suites (apt-get)…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The launcher test starts its own embedded SQLite server whatever the backend: `make test` covers it.
+BACKEND_SKIP := --ignore=tests/runops/test_launcher.py
+
+## Service layer and pages against a Prefect server on PostgreSQL (a throwaway cluster)
+test-postgres: $(STAMP) services
+	RUNOPS_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(BACKEND_SKIP) tests/infra_tests tests/runops tests/pages
+
+## Service layer against the scaled-out Prefect: 2 API workers on PostgreSQL + Redis, services apart
+test-scaled: $(STAMP) services
+	RUNOPS_TEST_BACKEND=scaled $(BIN)/python -m pytest -q $(BACKEND_SKIP) tests/infra_tests tests/runops

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="runops-bench-home-"))
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 
-from runops.server import LocalPrefectServer  # noqa: E402
-from runops.settings import Settings  # noqa: E402
+from runops.server import LocalPrefectServer
+from runops.settings import Settings
 
 
 @contextmanager

@@ -66,6 +66,8 @@ class LocalPrefectServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     proc: subprocess.Popen | None = None
+    # `--workers N`: more than one API worker needs PostgreSQL and Redis (tests/infra/scaled.py).
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -113,6 +115,8 @@ class LocalPrefectServer:
         ]
         if not self.services:
             command.append("--no-services")
+        if self.workers != 1:
+            command += ["--workers", str(self.workers)]
         log_path = self.log_path or self.home / "server.log"
         log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(

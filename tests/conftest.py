@@ -23,18 +23,16 @@ import pytest  # noqa: E402
 from runops.server import LocalPrefectServer  # noqa: E402
 from runops.settings import Settings  # noqa: E402
 from tests.factories import Prefect  # noqa: E402
+from tests.infra.backends import session_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[LocalPrefectServer]:
-    server = LocalPrefectServer(_HOME / "server", ui=False)
-    server.start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-    os.environ["PREFECT_UI_URL"] = server.ui_url
-    try:
+    # RUNOPS_TEST_BACKEND=sqlite (default) | postgres | scaled: see tests/infra/backends.py.
+    with session_server(_HOME / "server") as server:
+        os.environ["PREFECT_API_URL"] = server.api_url
+        os.environ["PREFECT_UI_URL"] = server.ui_url
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
