@@ -73,7 +73,7 @@ try:
     # not cached: a few cheap reads, and a deployment created a moment ago must be offered
     options = call(settings, cancel.filter_options)
 except RunopsError as exc:
-    st.error(str(exc))
+    st.error(inert(exc))
     st.stop()
 
 with st.container(border=True):
@@ -145,7 +145,7 @@ with st.container(border=True):
         st.caption(inert(cancel.with_default_states(selection).describe()))
     except RunopsError as exc:
         matching = 0
-        st.error(str(exc))
+        st.error(inert(exc))
     preview = st.button(
         "Preview", icon=":material/preview:", key=f"{KEY}.preview-button", disabled=not matching
     )
@@ -157,7 +157,7 @@ if preview and request is not None:
         with st.spinner("Reading every matching run…"):
             st.session_state[f"{KEY}.preview"] = call(settings, cancel.plan_cancel, request)
     except RunopsError as exc:
-        st.error(str(exc))
+        st.error(inert(exc))
 
 
 def apply(plan: Plan, progress: Progress) -> Report:
@@ -194,7 +194,7 @@ if plan is not None:
     st.session_state[f"{KEY}.plan"] = plan
     why_not = refusal()
     if why_not:
-        st.info(why_not, icon=":material/lock:")
+        st.info(inert(why_not), icon=":material/lock:")
     if not plan.to_change:
         st.info("Every planned run is skipped: nothing to cancel.")
     confirm_button(KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not))

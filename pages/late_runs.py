@@ -184,7 +184,7 @@ if plan is not None:
     if not plan.items:
         st.info(f"No runs match ({inert(plan.selection)}): nothing to do.")
     else:
-        st.markdown(f"**Policy:** {plan.policy}")
+        st.markdown(f"**Policy:** {inert(plan.policy)}")
         a, b, c, d = st.columns(4)
         a.metric("Late runs found", f"{counts['matched']:,}")
         b.metric("To reschedule", f"{counts['reschedule']:,}")
@@ -215,7 +215,7 @@ if plan is not None:
             )
         why_not = refusal()
         if why_not:
-            st.info(why_not, icon=":material/lock:")
+            st.info(inert(why_not), icon=":material/lock:")
         confirm_button(
             KEY,
             st.session_state[f"{KEY}.plan"],

@@ -10,8 +10,7 @@ import pandas as pd
 from runops.history import History, floor_time
 from runops.timefmt import ensure_utc, format_duration
 
-# Prefect UI state colours. ui/fmt.py has the same table but imports streamlit, which runops
-# must not, so the service layer keeps its own copy.
+# Prefect UI state colours; ui/fmt.py re-exports them for the pages.
 STATE_COLORS = {
     "Scheduled": "#FCD14E",
     "Late": "#FCD14E",

@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    # both explicitly: a launcher started in the background of a script inherits an ignored SIGINT
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         if env.get("PREFECT_API_URL"):
             _say(f"Using the Prefect API at {env['PREFECT_API_URL']} (PREFECT_API_URL).")

@@ -4,26 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from runops.charts import STATE_COLORS  # Prefect's state colours, defined once
 from runops.timefmt import format_duration
 from ui.context import timezone
-
-# Prefect UI state colours
-STATE_COLORS = {
-    "Scheduled": "#FCD14E",
-    "Late": "#FCD14E",
-    "AwaitingRetry": "#FCD14E",
-    "Pending": "#8EA0AE",
-    "Running": "#1860F2",
-    "Retrying": "#1860F2",
-    "Paused": "#A1A1AA",
-    "Suspended": "#A1A1AA",
-    "Cancelling": "#71717A",
-    "Completed": "#2AC769",
-    "Cached": "#2AC769",
-    "Failed": "#FB4E4E",
-    "Crashed": "#F97316",
-    "Cancelled": "#71717A",
-}
 
 
 def local_time(value: datetime | None, with_zone: bool = True) -> str:

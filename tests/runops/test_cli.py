@@ -174,3 +174,13 @@ def test_subprocess_entrypoints(prefect: Prefect) -> None:
     )  # fmt: skip
     assert refused.returncode == 2 and "pass --yes" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_demo_seed_names_the_database_or_refuses(prefect: Prefect) -> None:
+    # a server named by URL is seeded only when its database is named too (demo history is
+    # written there); without it nothing is created
+    before = prefect.run(lambda client: client.count_flow_runs())
+    result = invoke("demo", "seed", "--api-url", prefect.settings.api_url or "")
+    assert result.exit_code == 2
+    assert "--database-url" in result.stderr
+    assert prefect.run(lambda client: client.count_flow_runs()) == before
