@@ -168,6 +168,20 @@ def test_subprocess_entrypoints(prefect: Prefect) -> None:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert len(json.loads(done.stdout)) == 1
+    for args in (
+        ["doctor"],
+        ["cancel", "-d", deployment.full_name, "--dry-run", "--json"],
+        ["history", "-d", deployment.full_name, "--json"],
+        ["late", "reschedule", "-d", deployment.full_name, "--delay", "2h", "--dry-run", "--json"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "runops", *args],
+            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == 0, (args, done.stderr)
+        if "--json" in args:
+            json.loads(done.stdout)
+    assert prefect.runs_of(deployment)[0].state_name == "Late"  # the dry runs changed nothing
     refused = subprocess.run(
         [sys.executable, "-m", "runops", "late", "reschedule", "-d", deployment.full_name, "--delay", "1h"],
         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
