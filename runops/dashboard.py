@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from runops.server import free_port, stop_process_group
+from runops.server import free_port, spawn_group, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,10 +41,7 @@ def start_dashboard(
         "false",
         *(extra_args or []),
     ]
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    proc = spawn_group(command, env, log_path, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

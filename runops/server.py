@@ -118,16 +118,7 @@ class LocalPrefectServer:
         if self.workers != 1:
             command += ["--workers", str(self.workers)]
         log_path = self.log_path or self.home / "server.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            command,
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        self.proc = spawn_group(command, self.environment(), log_path)
         try:
             wait_healthy(self.api_url, timeout=timeout, proc=self.proc)
         except Exception:
@@ -154,6 +145,30 @@ class LocalPrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def spawn_group(
+    command: list[str], env: dict[str, str], log_path: Path | None, cwd: Path | None = None
+) -> subprocess.Popen:
+    """Start `command` in its own session (process group), output appended to `log_path`.
+
+    Its own group lets `stop_process_group` stop it with every child it spawns; the parent's
+    handle on the log is closed at once, the child keeps its own.
+    """
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        if log is not None:
+            log.close()
 
 
 def stop_process_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:

@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from runops.server import LocalPrefectServer, stop_process_group
+from runops.server import LocalPrefectServer, spawn_group, stop_process_group
 from tests.infra.postgres import PostgresCluster, postgres_server
 from tests.infra.redis import RedisServer, redis_server
 
@@ -114,16 +114,9 @@ class ScaledPrefect:
 @contextmanager
 def services_process(server: LocalPrefectServer, log_path: Path) -> Iterator[subprocess.Popen]:
     """`prefect server services start` (scheduler, late runs, event persister, …) in its own group."""
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "services", "start"],
-        env=server.environment(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    proc = spawn_group(
+        [sys.executable, "-m", "prefect", "server", "services", "start"], server.environment(), log_path
     )
-    log.close()
     try:
         # Nothing to poll for health: make sure it did not die at once (bad settings, import error).
         time.sleep(1.0)
