@@ -9,6 +9,7 @@ from runops import cancel
 from runops.connection import call
 from runops.errors import RunopsError
 from runops.operations import SKIP, Plan, Progress, Report, only
+from runops.selection import filter_options
 from runops.settings import Settings
 from ui.context import actor, audit_log, refusal, timezone
 from ui.fmt import local_time
@@ -71,7 +72,7 @@ st.caption(
 
 try:
     # not cached: a few cheap reads, and a deployment created a moment ago must be offered
-    options = call(settings, cancel.filter_options)
+    options = call(settings, filter_options)
 except RunopsError as exc:
     st.error(inert(exc))
     st.stop()

@@ -10,6 +10,7 @@ import streamlit as st
 from runops import charts, history
 from runops.connection import call
 from runops.errors import RunopsError
+from runops.selection import FilterOptions, filter_options
 from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui.context import timezone
@@ -35,8 +36,8 @@ def load(settings: Settings, request: history.HistoryRequest) -> history.History
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def options(settings: Settings) -> history.FilterOptions:
-    return call(settings, history.filter_options)
+def options(settings: Settings) -> FilterOptions:
+    return call(settings, filter_options)
 
 
 def refresh() -> None:

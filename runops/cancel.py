@@ -25,12 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
-    FlowFilter,
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
-    WorkPoolFilter,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
@@ -63,7 +61,6 @@ from runops.selection import (
     deployment_names_by_id,
     flow_names_by_id,
     iter_runs,
-    list_deployments,
     resolve,
 )
 from runops.timefmt import ensure_utc, parse_time
@@ -99,15 +96,6 @@ class CancelRequest:
     include_subflows: bool = False
     force_stuck: bool = False  # runs stuck in Cancelling → Cancelled (their process may live on)
     max_runs: int = MAX_RUNS
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """Names the page offers in its filters, read from the server."""
-
-    deployments: tuple[str, ...]
-    flows: tuple[str, ...]
-    work_pools: tuple[str, ...]
 
 
 def with_default_states(selection: RunSelection) -> RunSelection:
@@ -177,18 +165,6 @@ def build_selection(
         tags=tuple(t for t in tag_list if t),
         **window,
     )
-
-
-async def filter_options(client: PrefectClient) -> FilterOptions:
-    deployments = [name for name, _ in await list_deployments(client)]
-    flows: list[str] = []
-    while True:
-        page = await client.read_flows(flow_filter=FlowFilter(), limit=PAGE_SIZE, offset=len(flows))
-        flows.extend(f.name for f in page)
-        if len(page) < PAGE_SIZE:
-            break
-    pools = [p.name for p in await client.read_work_pools(work_pool_filter=WorkPoolFilter())]
-    return FilterOptions(tuple(deployments), tuple(sorted(flows)), tuple(sorted(pools)))
 
 
 async def count_matching(client: PrefectClient, selection: RunSelection) -> int:

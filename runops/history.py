@@ -29,7 +29,6 @@ from runops.selection import (
     ResolvedSelection,
     RunSelection,
     deployment_full_name,
-    list_deployments,
     read_all,
     resolve,
 )
@@ -195,13 +194,6 @@ class History:
     @property
     def empty(self) -> bool:
         return self.runs.empty
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    deployments: tuple[str, ...]
-    flows: tuple[str, ...]
-    work_pools: tuple[str, ...]
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -503,19 +495,6 @@ async def load_history(
         description=selection.describe(),
         read_at=now,
     )
-
-
-async def filter_options(client: PrefectClient) -> FilterOptions:
-    """Names for the page's pickers: deployments ("flow/deployment"), flows, work pools."""
-    deployments = tuple(name for name, _ in await list_deployments(client))
-    flows: list[str] = []
-    while True:
-        page = await client.read_flows(limit=PAGE_SIZE, offset=len(flows))
-        flows.extend(f.name for f in page)
-        if len(page) < PAGE_SIZE:
-            break
-    pools = [p.name for p in await client.read_work_pools()]
-    return FilterOptions(deployments, tuple(sorted(flows)), tuple(sorted(pools)))
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:

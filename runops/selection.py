@@ -143,6 +143,28 @@ async def list_deployments(client: PrefectClient) -> list[tuple[str, DeploymentR
     return sorted(named, key=lambda pair: pair[0])
 
 
+@dataclass(frozen=True)
+class FilterOptions:
+    """Names the pages offer in their filters, read from the server."""
+
+    deployments: tuple[str, ...]
+    flows: tuple[str, ...]
+    work_pools: tuple[str, ...]
+
+
+async def filter_options(client: PrefectClient) -> FilterOptions:
+    """Every deployment ("flow/deployment"), flow and work pool name, for the pages' pickers."""
+    deployments = tuple(name for name, _ in await list_deployments(client))
+    flows: list[str] = []
+    while True:
+        page = await client.read_flows(limit=PAGE_SIZE, offset=len(flows))
+        flows.extend(f.name for f in page)
+        if len(page) < PAGE_SIZE:
+            break
+    pools = [p.name for p in await client.read_work_pools()]
+    return FilterOptions(deployments, tuple(sorted(flows)), tuple(sorted(pools)))
+
+
 async def flow_names_by_id(client: PrefectClient, flow_ids: Iterable[UUID]) -> dict[UUID, str]:
     """Names of flows, one call per 200 ids (never one call per run)."""
     ids = sorted({i for i in flow_ids if i}, key=str)
