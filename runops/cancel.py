@@ -8,12 +8,12 @@ returned state *is* Cancelled); Pending/Running runs and blocking Paused runs be
 until their worker/runner stops the process; finished runs get ABORT and keep their state.
 runops proposes exactly that and judges each answer by the returned state's type, never its
 status. It never proposes `Cancelled` blind: the server accepts that on a Completed run.
+It sends the proposals in batches through `/flow_runs/bulk_set_state` (the same rules, per run,
+filtered by ids AND a not-finished state): one request per batch instead of one per run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -35,7 +35,9 @@ from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State, to_state_create
 
+from runops import bulk
 from runops.audit import AuditLog
+from runops.bulk import Outcome
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -44,12 +46,13 @@ from runops.operations import (
     SKIP,
     SKIPPED,
     ApplyOptions,
-    Handler,
+    Batching,
     Plan,
     PlannedRun,
     Progress,
     Report,
     RunResult,
+    batch_size,
     result_for,
 )
 from runops.selection import (
@@ -324,10 +327,11 @@ async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
 # -- apply -------------------------------------------------------------------------------------
 
 
-def transition_id(plan: Plan, run_id: UUID) -> UUID:
-    """Stable per plan and run: a retried request after a lost answer is a duplicate the server
-    recognises (PreventDuplicateTransitions), not a second transition."""
-    return uuid.uuid5(run_id, f"runops-cancel:{plan.created_at.isoformat()}")
+def transition_id(plan: Plan, run_id: UUID, kind: str = "") -> UUID:
+    """Stable per plan and run (or per plan and batch, named by its first run): a retried request
+    after a lost answer is a duplicate the server recognises (PreventDuplicateTransitions) and
+    the re-read recognises as ours, not a second transition."""
+    return uuid.uuid5(run_id, f"runops-cancel:{plan.created_at.isoformat()}{kind}")
 
 
 async def _propose(
@@ -346,113 +350,177 @@ async def _propose(
     return OrchestrationResult.model_validate(response.json())
 
 
-def _judge(item: PlannedRun, result: OrchestrationResult[Any]) -> RunResult:
+def _judge(item: PlannedRun, answer: Outcome) -> RunResult:
     """By the returned state's TYPE: a REJECT that hands back Cancelled is a success."""
+    state_type, after = answer.state_type, answer.state_name
+    if state_type in (StateType.CANCELLED.value, StateType.CANCELLING.value):
+        note = "" if state_type == StateType.CANCELLED.value else "its worker stops the process"
+        return result_for(item, DONE, after, note)
+    if state_type in TERMINAL_VALUES:
+        return result_for(item, SKIPPED, after, f"finished meanwhile: {answer.reason or after}")
+    if answer.status == SetStateStatus.ABORT.value and state_type is None:
+        # the server failed on this one run inside a bulk call (it answers ABORT without a state)
+        return result_for(item, FAILED, None, f"the server could not change it: {answer.reason}")
+    return result_for(item, FAILED, after, f"the server refused ({answer.status}): {answer.reason}")
+
+
+def _outcome(result: OrchestrationResult[Any]) -> Outcome:
     state = result.state
-    reason = getattr(result.details, "reason", None) or ""
-    if state is not None and state.type in (StateType.CANCELLED, StateType.CANCELLING):
-        note = "" if state.type == StateType.CANCELLED else "its worker stops the process"
-        return result_for(item, DONE, state.name, note)
-    if result.status == SetStateStatus.ABORT or (state is not None and state.type in TERMINAL_TYPES):
-        after = state.name if state is not None else None
-        return result_for(item, SKIPPED, after, f"finished meanwhile: {reason or after}")
-    after = state.name if state is not None else None
-    return result_for(item, FAILED, after, f"the server refused ({result.status.value}): {reason}")
+    return Outcome(
+        status=result.status.value,
+        state_type=state.type.value if state is not None else None,
+        state_name=state.name if state is not None else None,
+        reason=getattr(result.details, "reason", None) or "",
+    )
 
 
-class _Reread:
-    """Re-reads the runs about to change, cheaply enough to keep up with the changes.
+TERMINAL_VALUES = frozenset(t.value for t in TERMINAL_TYPES)
+NOT_STARTED_OR_ACTIVE = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
 
-    One read per run doubles the requests of the whole job, and on one server the job is bound
-    by requests. So the next `batch` planned runs are re-read in ONE query that returns only
-    those that moved on (finished, or Cancelling meanwhile) — usually none, so it costs about
-    one single read per `batch` runs. An answer is trusted for `max_age` seconds; the server's
-    own atomic check (ABORT on a finished run) covers the rest. Force cancels and retries
-    re-read their run on its own, right before the change.
+
+def batch_key(item: PlannedRun) -> str:
+    """Runs that get the same proposal can share one bulk call."""
+    return FORCE_CANCEL if item.action == FORCE_CANCEL else CANCEL
+
+
+class CancelBatch:
+    """Cancels a batch of planned runs with one re-read and one conditional bulk call.
+
+    1. Re-read: one query returns the runs of the batch that moved on since the plan (finished,
+       or Cancelling already); they keep their state and are reported as skipped (or as done
+       when the state is ours, from an earlier attempt whose answer was lost).
+    2. Change: one `/flow_runs/bulk_set_state` proposes Cancelling (without force, as Prefect's
+       CLI) to the rest, filtered by their ids AND a not-finished state type, so the server
+       itself checks each run right before changing it. Runs stuck in Cancelling (force option)
+       get Cancelled, filtered by ids AND state Cancelling.
+    3. Runs missing from the answer are read once more and reported as they are.
+    Safe to repeat for the same batch: the engine retries a batch whose request failed.
     """
 
-    MOVED_ON = (*TERMINAL_TYPES, StateType.CANCELLING)
+    def __init__(self, plan: Plan, actor: str = "") -> None:
+        self.plan = plan
+        self.by = f" by {actor}" if actor else ""
+        self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
+        # runs whose proposal went out: after a lost answer, Cancelled/Cancelling is our doing
+        # (the server's Cancelled for a not-started run does not carry our transition id)
+        self.sent: set[UUID] = set()
 
-    def __init__(self, items: Sequence[PlannedRun], batch: int = 100, max_age: float = 5.0) -> None:
-        self.order = [item.run_id for item in items]
-        self.index = {run_id: i for i, run_id in enumerate(self.order)}
-        self.batch, self.max_age = batch, max_age
-        self.checked: dict[UUID, float] = {}
-        self.moved: dict[UUID, FlowRun] = {}
-        self.lock = asyncio.Lock()
+    def ours(self, batch: Sequence[PlannedRun], run: FlowRun) -> bool:
+        """Whether the run's current state came from this plan (this batch, or one run of it)."""
+        if run.id in self.sent:
+            return True
+        mark = run.state.state_details.transition_id if run.state is not None else None
+        kind = batch_key(batch[0])
+        return mark is not None and mark in {
+            transition_id(self.plan, batch[0].run_id, kind),
+            transition_id(self.plan, run.id),
+        }
 
-    async def one(self, client: PrefectClient, run_id: UUID) -> FlowRun | None:
-        """The run as stored now; None when it was deleted."""
-        try:
-            return await client.read_flow_run(run_id)
-        except ObjectNotFound:
+    def as_found(
+        self, batch: Sequence[PlannedRun], item: PlannedRun, run: FlowRun | None
+    ) -> RunResult | None:
+        """The result for a run that needs no change (None: it still needs one)."""
+        if run is None:
+            return result_for(item, SKIPPED, None, "deleted meanwhile")
+        state = run.state
+        if state is None:
             return None
+        if state.type in TERMINAL_TYPES:
+            if state.type == StateType.CANCELLED and self.ours(batch, run):
+                return result_for(item, DONE, state.name, "confirmed on re-read")
+            why = f"finished meanwhile: now {state.name}" if state.name != item.state else "already finished"
+            return result_for(item, SKIPPED, state.name, why)
+        if state.type == StateType.CANCELLING and item.action != FORCE_CANCEL:
+            if self.ours(batch, run):
+                return result_for(item, DONE, state.name, "confirmed on re-read")
+            return result_for(item, SKIPPED, state.name, "already cancelling")
+        if item.action == FORCE_CANCEL and state.type != StateType.CANCELLING:
+            return result_for(item, SKIPPED, state.name, f"no longer stuck in Cancelling: now {state.name}")
+        return None
 
-    async def moved_on(self, client: PrefectClient, run_id: UUID) -> FlowRun | None:
-        """The run if it finished or is Cancelling since the plan was made, else None."""
-        async with self.lock:
-            stamp = self.checked.pop(run_id, None)
-            if stamp is None or time.monotonic() - stamp > self.max_age:
-                start = self.index.get(run_id, 0)
-                ids = [run_id, *(i for i in self.order[start : start + self.batch] if i != run_id)]
-                runs = await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        id=FlowRunFilterId(any_=ids),
-                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(self.MOVED_ON))),
-                    ),
-                    limit=len(ids),
-                )
-                now = time.monotonic()
-                self.checked.update(dict.fromkeys(ids[1:], now))
-                self.moved.update({run.id: run for run in runs})
-            return self.moved.pop(run_id, None)
+    async def read(self, client: PrefectClient, ids: list[UUID], moved_on_only: bool) -> dict[UUID, FlowRun]:
+        state = (
+            FlowRunFilterState(type=FlowRunFilterStateType(any_=[*TERMINAL_TYPES, StateType.CANCELLING]))
+            if moved_on_only
+            else None
+        )
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids), state=state), limit=len(ids)
+        )
+        return {run.id: run for run in runs}
 
+    async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        force = batch_key(batch[0]) == FORCE_CANCEL
+        ids = [item.run_id for item in batch]
+        # force: every run must still be Cancelling, so read them all; else only what moved on
+        seen = await self.read(client, ids, moved_on_only=not force)
+        results: dict[UUID, RunResult] = {}
+        for item in batch:
+            if force or item.run_id in seen:
+                found = self.as_found(batch, item, seen.get(item.run_id))
+                if found is not None:
+                    results[item.run_id] = found
+        todo = [item for item in batch if item.run_id not in results]
+        if todo:
+            answers = await self.change(client, batch, todo, force)
+            missing = [item for item in todo if item.run_id not in answers]
+            for item in todo:
+                if item.run_id in answers:
+                    results[item.run_id] = _judge(item, answers[item.run_id])
+            if missing:
+                now = await self.read(client, [item.run_id for item in missing], moved_on_only=False)
+                for item in missing:
+                    results[item.run_id] = self.as_found(batch, item, now.get(item.run_id)) or result_for(
+                        item,
+                        FAILED,
+                        now[item.run_id].state_name,
+                        "the server left it unchanged; cancel what failed again",
+                    )
+        return [results[item.run_id] for item in batch]
 
-def cancel_handler(plan: Plan, actor: str = "") -> Handler:
-    """Per run: re-read it, leave it alone if it finished meanwhile, else propose the cancel."""
-    sent: set[UUID] = set()  # runs whose proposal went out: a retry after a lost answer is ours
-    by = f" by {actor}" if actor else ""
-    reread = _Reread(plan.to_change)
-
-    async def handle(client: PrefectClient, item: PlannedRun) -> RunResult:
-        transition = transition_id(plan, item.run_id)
-        if item.action == FORCE_CANCEL or item.run_id in sent:
-            run = await reread.one(client, item.run_id)
-            if run is None:
-                return result_for(item, SKIPPED, None, "deleted meanwhile")
+    async def change(
+        self, client: PrefectClient, batch: Sequence[PlannedRun], todo: list[PlannedRun], force: bool
+    ) -> dict[UUID, Outcome]:
+        if force:
+            # Cancelling → Cancelled passes the core policy without force; only runs still Cancelling
+            proposal: State = Cancelled(
+                message=f"Marked cancelled{self.by} with runops (stuck in Cancelling)"
+            )
+            allowed: tuple[StateType, ...] = (StateType.CANCELLING,)
         else:
-            run = await reread.moved_on(client, item.run_id)
-        state = run.state if run is not None else None
-        if state is not None:
-            ours = item.run_id in sent or state.state_details.transition_id == transition
-            if state.type in TERMINAL_TYPES:
-                if ours and state.type == StateType.CANCELLED:
-                    return result_for(item, DONE, state.name, "confirmed on re-read")
-                why = (
-                    f"finished meanwhile: now {state.name}"
-                    if state.name != item.state
-                    else "already finished"
+            proposal = Cancelling(message=f"Cancelled{self.by} with runops")
+            allowed = NOT_STARTED_OR_ACTIVE
+        self.sent.update(item.run_id for item in todo)
+        if self.bulk:
+            where = FlowRunFilter(
+                id=FlowRunFilterId(any_=[item.run_id for item in todo]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(allowed))),
+            )
+            transition = transition_id(self.plan, batch[0].run_id, batch_key(batch[0]))
+            try:
+                return await bulk.set_state_where(
+                    client, where, proposal, limit=len(todo), transition_id=transition
                 )
-                return result_for(item, SKIPPED, state.name, why)
-            if state.type == StateType.CANCELLING and item.action != FORCE_CANCEL:
-                if ours:
-                    return result_for(item, DONE, state.name, "confirmed on re-read")
-                return result_for(item, SKIPPED, state.name, "already cancelling")
-        if state is not None and state.type == StateType.CANCELLING:
-            # Cancelling → Cancelled passes the core policy without force; only re-read runs get it
-            proposal: State = Cancelled(message=f"Marked cancelled{by} with runops (stuck in Cancelling)")
-        else:
-            proposal = Cancelling(message=f"Cancelled{by} with runops")
-        sent.add(item.run_id)
-        try:
-            result = await _propose(client, item.run_id, proposal, transition)
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 404:
-                return result_for(item, SKIPPED, None, "deleted meanwhile")
-            raise
-        return _judge(item, result)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code not in (404, 405):
+                    raise
+                self.bulk = False  # an API without the bulk endpoint: one proposal per run
+        answers: dict[UUID, Outcome] = {}
+        for item in todo:
+            try:
+                result = await _propose(client, item.run_id, proposal, transition_id(self.plan, item.run_id))
+            except ObjectNotFound:
+                continue  # reported from the re-read as deleted meanwhile
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code == 404:
+                    continue
+                raise
+            answers[item.run_id] = _outcome(result)
+        return answers
 
-    return handle
+
+def cancel_batches(plan: Plan, actor: str = "") -> Batching:
+    return Batching(CancelBatch(plan, actor), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
 def default_options(plan: Plan) -> ApplyOptions:
@@ -479,7 +547,7 @@ async def apply_cancel(
     return await execute(
         client,
         plan,
-        cancel_handler(plan, actor),
+        cancel_batches(plan, actor),
         actor=actor,
         audit=audit,
         progress=progress,

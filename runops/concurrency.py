@@ -15,7 +15,7 @@ class FixedConcurrency:
         self.limit = limit
         self.peak = limit
 
-    def completed(self, now: float | None = None) -> None:
+    def completed(self, now: float | None = None, runs: int = 1) -> None:
         pass
 
     def overloaded(self) -> None:
@@ -34,6 +34,8 @@ class AdaptiveConcurrency:
     scaled-out API gains up to ~8 (see DESIGN.md), so no fixed number is right everywhere.
     Start at `initial`; after each measuring window, double while throughput rises by more
     than `gain`, step back and settle when it falls; halve on overload (429/503/locked).
+    A window counts completed requests (a bulk request answers for many runs); the rate is
+    in runs/s.
     """
 
     initial: int = 1
@@ -44,6 +46,7 @@ class AdaptiveConcurrency:
     peak: int = field(init=False)
     _window_start: float = field(init=False, default=0.0)
     _window_count: int = field(init=False, default=0)
+    _window_runs: int = field(init=False, default=0)
     _best: dict[int, float] = field(init=False, default_factory=dict)
     _frozen: bool = field(init=False, default=False)
 
@@ -55,15 +58,16 @@ class AdaptiveConcurrency:
     def _window(self) -> int:
         return max(self.min_window, 3 * self.limit)
 
-    def completed(self, now: float | None = None) -> None:
+    def completed(self, now: float | None = None, runs: int = 1) -> None:
         now = time.monotonic() if now is None else now
         self._window_count += 1
+        self._window_runs += runs
         if self._window_count < self._window():
             return
         elapsed = max(now - self._window_start, 1e-6)
-        rate = self._window_count / elapsed
+        rate = self._window_runs / elapsed
         self._best[self.limit] = max(rate, self._best.get(self.limit, 0.0))
-        self._window_start, self._window_count = now, 0
+        self._window_start, self._window_count, self._window_runs = now, 0, 0
         if self._frozen:
             return
         lower = self.limit // 2
@@ -82,7 +86,7 @@ class AdaptiveConcurrency:
         """The server pushed back: halve at once and stop climbing."""
         self.limit = max(1, self.limit // 2)
         self._frozen = True
-        self._window_start, self._window_count = time.monotonic(), 0
+        self._window_start, self._window_count, self._window_runs = time.monotonic(), 0, 0
 
     @property
     def settled(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
@@ -23,9 +23,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelling, Scheduled, to_state_create
+from prefect.states import Cancelling, Scheduled
 
+from runops import bulk
 from runops.audit import AuditLog
+from runops.bulk import BULK_LIMIT, Outcome
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -33,11 +35,13 @@ from runops.operations import (
     FAILED,
     SKIPPED,
     ApplyOptions,
+    Batching,
     Plan,
     PlannedRun,
     Progress,
     Report,
     RunResult,
+    batch_size,
     result_for,
 )
 from runops.selection import (
@@ -59,7 +63,6 @@ REMAINDERS = ("leave", "cancel", "delete")
 MODES = ("in_place", "recreate")
 # Only runs that have not started may be moved: never Pending/Running back to Scheduled.
 RESCHEDULABLE_STATES = ("Late", "Scheduled")
-BULK_LIMIT = 50  # the server's cap per /flow_runs/bulk_delete and /flow_runs/bulk_set_state call
 CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
 PAST_WARNING = "new time is in the past: the run will be Late again at once"
 
@@ -302,57 +305,30 @@ def idempotency_key(run_id: UUID) -> str:
     return f"runops-reschedule:{run_id}"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The server's answer for one run of a conditional state change."""
-
-    status: str
-    state_type: str | None
-    state_name: str | None
-    reason: str = ""
-
-
 async def set_state_where(
     client: PrefectClient,
     ids: list[UUID],
     state: State,
     states: tuple[str, ...],
     scheduled_at: datetime | None = None,
+    scheduled_between: tuple[datetime, datetime] | None = None,
 ) -> dict[UUID, Outcome]:
-    """Propose `state` (never forced) to those of `ids` still in one of `states` (and, if given,
-    still due at `scheduled_at`), in one call to /flow_runs/bulk_set_state.
-
-    The server checks the run's state in the same request as it changes it, so a run that
-    started since the preview is left alone; runs missing from the answer did not match.
+    """Propose `state` to those of `ids` still in one of `states` and, if given, still due at
+    `scheduled_at` (or within `scheduled_between`), in one call: the server checks the run's
+    state in the same request as it changes it, so a run that started since the preview is
+    left alone; runs missing from the answer did not match.
     """
     conditions: dict[str, Any] = {
         "id": FlowRunFilterId(any_=ids),
         "state": FlowRunFilterState(name=FlowRunFilterStateName(any_=list(states))),
     }
     if scheduled_at is not None:
+        scheduled_between = (scheduled_at, scheduled_at)
+    if scheduled_between is not None:
         conditions["next_scheduled_start_time"] = FlowRunFilterNextScheduledStartTime(
-            after_=scheduled_at, before_=scheduled_at
+            after_=scheduled_between[0], before_=scheduled_between[1]
         )
-    response = await client.request(
-        "POST",
-        "/flow_runs/bulk_set_state",
-        json={
-            "flow_runs": FlowRunFilter(**conditions).model_dump(mode="json", exclude_unset=True),
-            "state": to_state_create(state).model_dump(mode="json", serialize_as_any=True),
-            "force": False,
-            "limit": min(len(ids), BULK_LIMIT),
-        },
-    )
-    found: dict[UUID, Outcome] = {}
-    for result in response.json().get("results", []):
-        new_state = result.get("state") or {}
-        found[UUID(str(result["flow_run_id"]))] = Outcome(
-            status=str(result.get("status")),
-            state_type=new_state.get("type"),
-            state_name=new_state.get("name"),
-            reason=(result.get("details") or {}).get("reason") or "",
-        )
-    return found
+    return await bulk.set_state_where(client, FlowRunFilter(**conditions), state, limit=len(ids))
 
 
 async def bulk_delete(client: PrefectClient, ids: list[UUID], states: tuple[str, ...]) -> set[UUID]:
@@ -566,6 +542,57 @@ class LateRunHandler:
         return None
 
 
+class LateBatches:
+    """Runs getting the SAME new time (fixed policy, or equal times) share one conditional
+    `/flow_runs/bulk_set_state` call; every other action goes run by run through `LateRunHandler`."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.each = LateRunHandler(plan)
+
+    @staticmethod
+    def key(item: PlannedRun) -> Hashable:
+        return (RESCHEDULE, item.new_time) if item.action == RESCHEDULE else item.run_id
+
+    async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
+            return await self.together(client, batch)
+        return [await self.each(client, item) for item in batch]
+
+    async def together(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        new_time = batch[0].new_time
+        assert new_time is not None
+        due = [i.scheduled_time for i in batch if i.scheduled_time is not None]
+        # The batch is a run of consecutive plan rows (newest first), so the range of their
+        # scheduled times holds no other planned run: a run moved meanwhile falls outside it.
+        between = (min(due), max(due)) if len(due) == len(batch) else None
+        try:
+            answers = await set_state_where(
+                client,
+                [i.run_id for i in batch],
+                Scheduled(scheduled_time=new_time),
+                self.each.allowed,
+                scheduled_between=between,
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in (404, 405):
+                raise
+            self.each.conditional = False
+            return [await self.each(client, item) for item in batch]
+        results: list[RunResult] = []
+        for item in batch:
+            if item.run_id in answers:
+                results.append(_rescheduled(item, answers[item.run_id]))
+            else:  # did not match: moved on, or done by an earlier attempt (the re-read says which)
+                _, skipped = await self.each.reread(client, item)
+                results.append(skipped or await self.each(client, item))
+        return results
+
+
+def late_batches(plan: Plan) -> Batching:
+    handler = LateBatches(plan)
+    return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)))
+
+
 def _rescheduled(item: PlannedRun, answer: Outcome) -> RunResult:
     if answer.state_type == StateType.SCHEDULED.value and answer.state_name == "Scheduled":
         return result_for(item, DONE, answer.state_name)
@@ -602,7 +629,7 @@ async def apply_reschedule(
             "Late again at once. Choose later times, or confirm that this is what you want."
         )
     return await execute(
-        client, plan, LateRunHandler(plan), actor=actor, audit=audit, progress=progress, options=options
+        client, plan, late_batches(plan), actor=actor, audit=audit, progress=progress, options=options
     )
 
 

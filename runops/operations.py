@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import httpx
 from prefect.client.orchestration import PrefectClient
 
+from runops.bulk import BULK_LIMIT
 from runops.concurrency import AdaptiveConcurrency, FixedConcurrency
 from runops.connection import explain
 from runops.errors import ApiUnreachable
@@ -155,7 +156,56 @@ def result_for(item: PlannedRun, outcome: str, after: str | None = None, reason:
 
 
 Handler = Callable[[PrefectClient, PlannedRun], Awaitable[RunResult]]
+BatchHandler = Callable[[PrefectClient, Sequence[PlannedRun]], Awaitable[Sequence[RunResult]]]
 Progress = Callable[[int, int, RunResult], None]
+
+PROGRESS_STEPS = 20  # a batch is at most 1/20 of the job, so the progress bar moves in small steps
+
+
+@dataclass(frozen=True)
+class Batching:
+    """Runs the handler may change in ONE request (e.g. `/flow_runs/bulk_set_state`).
+
+    On one server a job is bound by requests, not by runs: a bulk call changes 50 runs for
+    little more than the cost of their state changes. `key` says which runs can share a call
+    (the same proposed state); the handler gets each batch whole and must answer for every run
+    in it, and must be safe to call again for the same batch (it is retried as a unit).
+    """
+
+    handler: BatchHandler
+    key: Callable[[PlannedRun], Hashable]
+    size: int = BULK_LIMIT
+
+
+def batch_size(runs: int, limit: int = BULK_LIMIT) -> int:
+    """Big enough to save requests, small enough that progress moves in ~5% steps."""
+    return max(1, min(limit, -(-runs // PROGRESS_STEPS)))
+
+
+def make_batches(
+    items: Sequence[PlannedRun], key: Callable[[PlannedRun], Hashable], size: int
+) -> list[list[int]]:
+    """Indexes of the runs to change, grouped by key in plan order, each group at most `size`."""
+    open_groups: dict[Hashable, list[int]] = {}
+    batches: list[list[int]] = []
+    for index, item in enumerate(items):
+        if item.action == SKIP:
+            continue
+        group = open_groups.get(key(item))
+        if group is None or len(group) >= size:
+            group = open_groups[key(item)] = []
+            batches.append(group)
+        group.append(index)
+    return batches
+
+
+def one_by_one(handler: Handler) -> Batching:
+    """A per-run handler as batches of one."""
+
+    async def each(client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        return [await handler(client, item) for item in batch]
+
+    return Batching(each, key=lambda item: item.run_id, size=1)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -181,16 +231,17 @@ class ApplyOptions:
 async def apply_plan(
     client: PrefectClient,
     plan: Plan,
-    handler: Handler,
+    handler: Handler | Batching,
     progress: Progress | None = None,
     options: ApplyOptions | None = None,
 ) -> Report:
-    """Run `handler` for each planned run; every run ends done, skipped or failed, never lost.
+    """Run the handler for each planned run (or batch); every run ends done, skipped or failed.
 
-    Bounded in time and count: each run is tried at most `attempts` times, and when the API
+    Bounded in time and count: each batch is tried at most `attempts` times, and when the API
     stays unreachable the job stops and reports the rest as not attempted (so untouched).
     """
     options = options or ApplyOptions()
+    batching = handler if isinstance(handler, Batching) else one_by_one(handler)
     controller: FixedConcurrency | AdaptiveConcurrency = (
         FixedConcurrency(options.concurrency)
         if options.concurrency
@@ -204,11 +255,11 @@ async def apply_plan(
     unreachable_streak = 0
     stop_reason = ""
 
-    async def attempt(item: PlannedRun) -> RunResult:
+    async def attempt(batch: list[PlannedRun]) -> Sequence[RunResult]:
         last: BaseException | None = None
         for n in range(options.attempts):
             try:
-                return await handler(client, item)
+                return await batching.handler(client, batch)
             except Exception as exc:
                 last = exc
                 if not is_transient(exc):
@@ -220,16 +271,23 @@ async def apply_plan(
         assert last is not None
         raise last
 
-    async def run_one(index: int) -> tuple[int, RunResult, bool]:
-        item = items[index]
-        if item.action == SKIP:
-            return index, result_for(item, SKIPPED, item.state, item.reason), False
+    async def run_batch(indexes: list[int]) -> tuple[list[int], list[RunResult], bool]:
+        batch = [items[i] for i in indexes]
         try:
-            return index, await attempt(item), False
+            answers = list(await attempt(batch))
         except Exception as exc:
             error = explain(exc)
             unreachable = isinstance(error, ApiUnreachable)
-            return index, result_for(item, FAILED, None, str(error)), unreachable
+            return indexes, [result_for(item, FAILED, None, str(error)) for item in batch], unreachable
+        by_id = {answer.run_id: answer for answer in answers}
+        return (
+            indexes,
+            [
+                by_id.get(item.run_id) or result_for(item, FAILED, None, "no answer for this run")
+                for item in batch
+            ],
+            False,
+        )
 
     def record(index: int, result: RunResult) -> None:
         nonlocal finished
@@ -238,36 +296,38 @@ async def apply_plan(
         if progress is not None:
             progress(finished, len(items), result)
 
-    pending: set[asyncio.Task[tuple[int, RunResult, bool]]] = set()
-    next_index = 0
-    while next_index < len(items) or pending:
-        while next_index < len(items) and len(pending) < controller.limit and not stop_reason:
+    # skipped runs are answered first, from the plan itself
+    for index, item in enumerate(items):
+        if item.action == SKIP:
+            record(index, result_for(item, SKIPPED, item.state, item.reason))
+    batches = make_batches(items, batching.key, batching.size)
+    pending: set[asyncio.Task[tuple[list[int], list[RunResult], bool]]] = set()
+    next_batch = 0
+    while next_batch < len(batches) or pending:
+        while next_batch < len(batches) and len(pending) < controller.limit and not stop_reason:
             if deadline is not None and time.monotonic() > deadline:
                 stop_reason = (
                     f"not attempted: the job's time limit of {options.time_limit_s:.0f}s was reached"
                 )
                 break
-            if items[next_index].action == SKIP:
-                index, result, _ = await run_one(next_index)
-                record(index, result)
-            else:
-                pending.add(asyncio.create_task(run_one(next_index)))
-            next_index += 1
+            pending.add(asyncio.create_task(run_batch(batches[next_batch])))
+            next_batch += 1
         if not pending:
-            if stop_reason or next_index >= len(items):
-                break
-            continue
+            break
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            index, result, unreachable = task.result()
+            indexes, batch_results, unreachable = task.result()
             unreachable_streak = unreachable_streak + 1 if unreachable else 0
-            if result.outcome != FAILED:
-                controller.completed()
-            record(index, result)
+            answered = sum(1 for r in batch_results if r.outcome != FAILED)
+            if answered:
+                controller.completed(runs=answered)
+            for index, result in zip(indexes, batch_results, strict=True):
+                record(index, result)
             if unreachable_streak >= options.unreachable_after and not stop_reason:
-                stop_reason = f"not attempted: the Prefect API became unreachable ({result.reason})"
-    for index in range(next_index, len(items)):
-        record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
+                stop_reason = f"not attempted: the Prefect API became unreachable ({batch_results[0].reason})"
+    for batch in batches[next_batch:]:
+        for index in batch:
+            record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
     return Report(
         action=plan.action,
         selection=plan.selection,

@@ -196,14 +196,22 @@ def seeded_runs(
     state_type: str = "SCHEDULED",
     state_name: str | None = None,
     tags: Sequence[str] = (),
+    times: Any = None,
 ) -> list[UUID]:
     """`n` runs written straight into the server's database with bench/seed.py (Prefect's own
-    tables), for sets the API would take minutes to create (~6–30 runs/s here)."""
+    tables), for sets the API would take minutes to create (~6–30 runs/s here); `times` as
+    `bench.seed.insert_runs` takes them."""
     from bench.seed import insert_runs
 
     return run_sync(
         lambda: insert_runs(
-            prefect.database_url, deployment.id, n=n, state_type=state_type, state_name=state_name, tags=tags
+            prefect.database_url,
+            deployment.id,
+            n=n,
+            state_type=state_type,
+            state_name=state_name,
+            tags=tags,
+            times=times,
         )
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.states import Cancelling, Completed, Late, Running, Scheduled
 from streamlit.testing.v1 import AppTest
@@ -12,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from runops import connection
 from tests.apptest import metric_value, open_app
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
+from tests.faults import RunFaults
 
 PAGE = "pages/bulk_cancel.py"
 
@@ -75,39 +75,15 @@ def test_count_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
     }
 
 
-class Fault:
-    """Which state changes fail (HTTP 500), and whether the fault is still on."""
-
-    def __init__(self, run_ids: set[UUID]) -> None:
-        self.paths = {f"/flow_runs/{i}/set_state" for i in run_ids}
-        self.on = True
-
-
-class FailsFor(httpx.AsyncBaseTransport):
-    """Injects `fault` in front of a real transport (one per client: each page action has its loop)."""
-
-    def __init__(self, fault: Fault) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.fault = fault
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.fault.on and any(request.url.path.endswith(p) for p in self.fault.paths):
-            return httpx.Response(500, json={"detail": "injected fault"}, request=request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def test_many_runs_typed_count_and_cancel_what_failed_again(
     prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 30, "SCHEDULED")
-    fault = Fault(set(ids[:2]))
+    fault = RunFaults(ids[:2])  # the state changes of two runs fail inside the bulk calls
     build = connection.build_client
     monkeypatch.setattr(
-        connection, "build_client", lambda settings, transport=None: build(settings, FailsFor(fault))
+        connection, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
     )
 
     at = choose(cancel_page(), deployment)
@@ -120,12 +96,12 @@ def test_many_runs_typed_count_and_cancel_what_failed_again(
     assert not at.exception, at.exception
     assert metric_value(at, "Done") == 28 and metric_value(at, "Failed") == 2
     failed = at.dataframe[0].value.query("Outcome == 'failed'")
-    assert all("HTTP 500" in reason for reason in failed["Reason"])
+    assert all("injected fault" in reason for reason in failed["Reason"])
     now = stored(prefect, ids)
     assert [now[i] for i in ids[:2]] == ["Scheduled", "Scheduled"]
     assert {now[i] for i in ids[2:]} == {"Cancelled"}
 
-    fault.on = False
+    fault.failing.clear()
     at.button(key="cancel.retry").click().run()
     assert at.button(key="cancel.confirm")  # straight back to the dialog, with the 2 failed runs
     assert any("2** run(s) will change" in m.value for m in at.markdown)

@@ -32,6 +32,15 @@ from runops.selection import RunSelection
 from runops.server import LocalPrefectServer, free_port
 from runops.settings import Settings
 from tests.factories import Prefect, ago, later, seeded_runs, subflow_run, unique
+from tests.faults import (
+    BeforeChange,
+    DownAfter,
+    LosesAnswers,
+    Passthrough,
+    RunFaults,
+    runs_in,
+    set_state_directly,
+)
 
 ALL_STATES = (*cancel.CANCELLABLE_STATES, "Completed", "Failed", "Cancelled")
 
@@ -53,6 +62,19 @@ def stuck_cancelling(prefect: Prefect, deployment) -> UUID:
     prefect.set_state(run.id, Cancelling(), force=False)
     assert prefect.read(run.id).state.name == "Cancelling"
     return run.id
+
+
+class Counting(Passthrough):
+    """Observes the state-change requests: (path, runs named)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes: list[tuple[str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("set_state"):
+            self.changes.append((request.url.path, runs_in(request)))
+        return await self.inner.handle_async_request(request)
 
 
 @pytest.fixture
@@ -186,27 +208,77 @@ def test_races_finished_after_preview_and_created_after_confirm(prefect: Prefect
     }
 
 
-def test_a_run_finishing_between_reread_and_change_keeps_its_state(prefect: Prefect) -> None:
-    """The batched re-read answers for a few seconds; the server's atomic check covers the rest."""
+def test_a_run_finishing_between_reread_and_change_keeps_its_state(
+    prefect: Prefect, settings: Settings, audit
+) -> None:
+    """runops re-reads a batch, then changes it; a run that finishes in between is protected by the
+    bulk call's own filter (ids AND a not-finished state), checked by the server."""
     deployment = prefect.deployment()
-    prefect.runs(deployment, [Running(), Running()])
+    first, second = prefect.runs(deployment, [Running(), Running()])
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
-    first, second = plan.items  # in plan order, as the apply engine takes them
+    batching = cancel.cancel_batches(plan, "t")
+    assert batching.size == 1  # a 2-run job: one run per call, so the progress bar moves per run
 
-    async def race(client: PrefectClient) -> list:
-        handle = cancel.cancel_handler(plan, "t")
-        one = await handle(client, first)  # re-reads both runs in one query
-        await client.set_flow_run_state(second.run_id, Completed())  # finishes right after
-        two = await handle(client, second)
-        return [one, two]
+    async def finish_second(inner: httpx.AsyncBaseTransport, request: httpx.Request) -> None:
+        await set_state_directly(inner, request, second.id, "COMPLETED", "Completed")
 
-    one, two = prefect.run(race)
-    assert (one.outcome, one.after) == (DONE, "Cancelling")
-    assert two.outcome == SKIPPED and "COMPLETED" in two.reason
-    assert stored(prefect, [first.run_id, second.run_id]) == {
-        first.run_id: "Cancelling",
-        second.run_id: "Completed",
-    }
+    report = call(
+        settings,
+        cancel.apply_cancel,
+        plan,
+        actor="t",
+        audit=audit,
+        options=ApplyOptions(concurrency=1),
+        transport=BeforeChange(finish_second),
+    )
+    result = {r.run_id: r for r in report.results}
+    assert (result[first.id].outcome, result[first.id].after) == (DONE, "Cancelling")
+    assert result[second.id].outcome == SKIPPED and "Completed" in result[second.id].reason
+    assert stored(prefect, [first.id, second.id]) == {first.id: "Cancelling", second.id: "Completed"}
+
+
+def test_bulk_calls_change_up_to_fifty_runs_each(prefect: Prefect, settings: Settings, audit) -> None:
+    """A big job goes through /flow_runs/bulk_set_state, at most 50 runs a call, progress per run."""
+    deployment = prefect.deployment()
+    ids = seeded_runs(prefect, deployment, 120, "SCHEDULED")
+    plan = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Scheduled"]))
+    counter = Counting()
+    moved: list[int] = []
+    report = call(
+        settings,
+        cancel.apply_cancel,
+        plan,
+        actor="t",
+        audit=audit,
+        progress=lambda d, t, r: moved.append(d),
+        transport=counter,
+    )
+    assert report.totals == {DONE: 120, SKIPPED: 0, FAILED: 0}
+    bulk_calls = [n for path, n in counter.changes if path.endswith("/bulk_set_state")]
+    assert bulk_calls and max(bulk_calls) <= 50 and sum(bulk_calls) == 120
+    assert not [path for path, _ in counter.changes if not path.endswith("/bulk_set_state")]
+    assert moved == list(range(1, 121))
+    assert set(stored(prefect, ids).values()) == {"Cancelled"}
+
+
+def test_a_run_failing_inside_a_bulk_call_is_reported_alone(
+    prefect: Prefect, settings: Settings, audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    ids = seeded_runs(prefect, deployment, 40, "SCHEDULED")
+    plan = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Scheduled"]))
+    options = fast_failures(monkeypatch)
+    faults = RunFaults(ids[3:5])
+    report = call(
+        settings, cancel.apply_cancel, plan, actor="t", audit=audit, options=options, transport=faults
+    )
+    result = {r.run_id: r for r in report.results}
+    assert report.totals == {DONE: 38, SKIPPED: 0, FAILED: 2}
+    assert {i for i, r in result.items() if r.outcome == FAILED} == set(ids[3:5])
+    assert all("injected fault" in result[i].reason for i in ids[3:5])
+    now = stored(prefect, ids)
+    assert [now[i] for i in ids[3:5]] == ["Scheduled", "Scheduled"]
+    assert {now[i] for i in ids if i not in ids[3:5]} == {"Cancelled"}
 
 
 def test_more_than_one_page_all_cancelled_in_one_job(prefect: Prefect, settings: Settings, audit) -> None:
@@ -252,48 +324,6 @@ def test_subflow_runs_are_included_on_request(prefect: Prefect, audit) -> None:
 
 
 # -- faults ------------------------------------------------------------------------------------
-
-
-class DownAfter(httpx.AsyncBaseTransport):
-    """The API goes away after `ok` state changes: every later request cannot connect."""
-
-    def __init__(self, ok: int) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.ok = ok
-        self.changes = 0
-        self.down = False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self.down and request.url.path.endswith("/set_state"):
-            self.changes += 1
-            self.down = self.changes > self.ok
-        if self.down:
-            raise httpx.ConnectError("connection refused (injected fault)", request=request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class LosesAnswers(httpx.AsyncBaseTransport):
-    """The first `n` state changes reach the server, but their answers are lost on the way back."""
-
-    def __init__(self, n: int) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.n = n
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith("/set_state") and self.n > 0:
-            self.n -= 1
-            await response.aread()
-            raise httpx.ReadError(
-                "connection reset while reading the answer (injected fault)", request=request
-            )
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def fast_failures(monkeypatch: pytest.MonkeyPatch) -> ApplyOptions:

@@ -60,3 +60,17 @@ def test_fixed() -> None:
     f = FixedConcurrency(3)
     f.overloaded()
     assert f.limit == 3 and f.settled == 3
+
+
+def test_rate_counts_runs_not_requests() -> None:
+    # bulk requests: each completion answers for 10 runs; 2 in flight do 1.5x the runs/s of 1
+    c = AdaptiveConcurrency()
+    c._window_start = 0.0
+    now, requests_per_s = 0.0, {1: 3.0, 2: 4.5, 4: 4.0, 8: 3.0}
+    for _ in range(8):
+        limit = c.limit
+        for _ in range(c._window()):
+            now += 1.0 / requests_per_s[limit]
+            c.completed(now, runs=10)
+    assert c.settled == 2
+    assert round(c._best[1], 6) == 30.0  # runs/s: 3 requests/s of 10 runs each

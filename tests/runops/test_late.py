@@ -13,6 +13,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Running, Scheduled
 
+from bench.seed import SeedTimes
 from runops import late
 from runops.audit import AuditLog
 from runops.connection import call
@@ -20,7 +21,7 @@ from runops.errors import ApiUnreachable, BadInput
 from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report
 from runops.server import free_port
 from runops.settings import Settings
-from tests.factories import Deployment, Prefect, ago, later
+from tests.factories import Deployment, Prefect, ago, later, seeded_runs
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -231,6 +232,35 @@ def test_fixed_and_spread_policies(prefect: Prefect) -> None:
     new_times = [stored[r.id].next_scheduled_start_time for r in reversed(runs)]  # oldest first
     assert new_times == [start + timedelta(minutes=30 * k) for k in range(5)]
     assert "spread evenly" in plan.policy
+
+
+def test_one_new_time_for_many_runs_goes_in_bulk_calls_that_spare_moved_runs(
+    prefect: Prefect, audit: AuditLog
+) -> None:
+    """Fixed policy: the runs share one new time, so they change ~50 a call (ids AND still Late
+    AND still due in the same filter); a run that started meanwhile is left as it is."""
+    deployment = prefect.deployment()
+    ids = seeded_runs(
+        prefect, deployment, 45, "SCHEDULED", "Late", times=lambda i: SeedTimes(ago(minutes=10 * (i + 1)))
+    )
+    at = later(hours=3).replace(microsecond=0)
+    plan = plan_for(prefect, request(deployment, policy="fixed", at=at.isoformat(), remainder="leave"))
+    assert len(plan.to_change) == 45
+    started = plan.items[7].run_id
+    prefect.set_state(started, Running())
+
+    counter = Counting()
+    report = apply(prefect, plan, audit, transport=counter)
+    changes = [p for p in counter.paths if "set_state" in p]
+    # 45 runs, 3 a call (so progress moves in ~5% steps); the started run only re-read, not proposed
+    assert changes == ["POST /api/flow_runs/bulk_set_state 200"] * 15, changes
+    results = {r.run_id: r for r in report.results}
+    assert results[started].outcome == SKIPPED and results[started].reason == "now Running"
+    assert report.totals == {"done": 44, "skipped": 1, "failed": 0}
+    stored = by_id(prefect.runs_of(deployment))
+    assert stored[started].state_name == "Running"
+    assert {stored[i].state_name for i in ids if i != started} == {"Scheduled"}
+    assert {stored[i].next_scheduled_start_time for i in ids if i != started} == {at}
 
 
 def test_limit_leaves_the_rest_untouched(prefect: Prefect) -> None:

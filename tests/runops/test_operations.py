@@ -15,10 +15,13 @@ from runops.operations import (
     SKIP,
     SKIPPED,
     ApplyOptions,
+    Batching,
     Plan,
     PlannedRun,
     RunResult,
     apply_plan,
+    batch_size,
+    make_batches,
     only,
     result_for,
 )
@@ -111,3 +114,32 @@ def test_real_state_changes_and_only(prefect: Prefect) -> None:
     assert report.totals["done"] == 2
     stored = prefect.read_many([r.id for r in runs])
     assert [stored[r.id].next_scheduled_start_time == target for r in runs] == [False, True, False, True]
+
+
+def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect) -> None:
+    items = (
+        *_items(5, "a"),
+        PlannedRun(uuid4(), "skip-me", None, "Running", SKIP, reason="started"),
+        *_items(3, "b"),
+        *_items(2, "a"),
+    )
+    assert make_batches(items, key=lambda i: i.action, size=3) == [[0, 1, 2], [3, 4, 9], [6, 7, 8], [10]]
+    assert [batch_size(n) for n in (1, 20, 21, 260, 1000, 50_000)] == [1, 1, 2, 13, 50, 50]
+
+    calls: list[list[str]] = []
+
+    async def together(client: PrefectClient, batch) -> list[RunResult]:
+        calls.append([i.name for i in batch])
+        if len(calls) == 1:  # the first call's answer is lost: the batch is retried as a unit
+            raise httpx.ReadError("connection reset")
+        # the handler forgets one run: the engine reports it failed instead of losing it
+        return [result_for(i, DONE) for i in batch if i.name != "run-1" or i.action != "b"]
+
+    plan = Plan("test", "sel", items)
+    report, seen = _run(
+        prefect, plan, Batching(together, key=lambda i: i.action, size=3), concurrency=1, backoff_s=0.01
+    )
+    assert calls[0] == calls[1] and len(calls) == 5
+    assert [r.outcome for r in report.results] == [DONE] * 5 + [SKIPPED, DONE, FAILED, DONE, DONE, DONE]
+    assert report.results[7].reason == "no answer for this run"
+    assert [d for d, _ in seen] == list(range(1, 12))  # progress still moves once per run

@@ -1,0 +1,61 @@
+"""The server's conditional bulk state change, `/flow_runs/bulk_set_state` (no client method)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter
+from prefect.client.schemas.objects import State
+from prefect.states import to_state_create
+
+BULK_LIMIT = 50  # the server refuses more runs per bulk call
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The server's answer for one run of a conditional state change."""
+
+    status: str
+    state_type: str | None
+    state_name: str | None
+    reason: str = ""
+    transition_id: UUID | None = None
+
+
+async def set_state_where(
+    client: PrefectClient, where: FlowRunFilter, state: State, limit: int, transition_id: UUID | None = None
+) -> dict[UUID, Outcome]:
+    """Propose `state` (never forced) to the runs matching `where`, in one request.
+
+    The server reads the matching runs and changes each in its own transaction under its
+    orchestration rules, so a filter on ids AND state is a check made by the server right
+    before the change. Runs missing from the answer did not match (any more).
+    """
+    create = to_state_create(state)
+    if transition_id is not None:
+        # one id for the whole call: a repeated call after a lost answer is recognisable
+        create.state_details.transition_id = transition_id
+    response = await client.request(
+        "POST",
+        "/flow_runs/bulk_set_state",
+        json={
+            "flow_runs": where.model_dump(mode="json", exclude_unset=True),
+            "state": create.model_dump(mode="json", serialize_as_any=True),
+            "force": False,
+            "limit": max(1, min(limit, BULK_LIMIT)),
+        },
+    )
+    found: dict[UUID, Outcome] = {}
+    for result in response.json().get("results", []):
+        new_state = result.get("state") or {}
+        details = new_state.get("state_details") or {}
+        found[UUID(str(result["flow_run_id"]))] = Outcome(
+            status=str(result.get("status")),
+            state_type=new_state.get("type"),
+            state_name=new_state.get("name"),
+            reason=(result.get("details") or {}).get("reason") or "",
+            transition_id=UUID(str(details["transition_id"])) if details.get("transition_id") else None,
+        )
+    return found

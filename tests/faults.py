@@ -1,0 +1,147 @@
+"""Fault injection at the HTTP transport, for failures a real Prefect server cannot produce on demand.
+
+Every request still goes to the real server; these only cut connections, lose answers, or make
+the server's bulk endpoint answer for chosen runs as it does when one run's change raises.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from uuid import UUID
+
+import httpx
+
+STATE_CHANGE = "set_state"  # /flow_runs/{id}/set_state and /flow_runs/bulk_set_state
+
+
+def runs_in(request: httpx.Request) -> int:
+    """How many runs a state-change request is about (a bulk call names them in its filter)."""
+    if request.url.path.endswith("/bulk_set_state"):
+        body = json.loads(request.content or b"{}")
+        return len(((body.get("flow_runs") or {}).get("id") or {}).get("any_") or [])
+    return 1
+
+
+class Passthrough(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class DownAfter(Passthrough):
+    """The API goes away after `ok` runs' state changes: every later request cannot connect."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__()
+        self.ok, self.changes, self.down = ok, 0, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.down and request.url.path.endswith(STATE_CHANGE):
+            self.changes += runs_in(request)
+            self.down = self.changes > self.ok
+        if self.down:
+            raise httpx.ConnectError("connection refused (injected fault)", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+class LosesAnswers(Passthrough):
+    """The first `n` state-change requests reach the server, but their answers are lost on the way back."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith(STATE_CHANGE) and self.n > 0:
+            self.n -= 1
+            await response.aread()
+            raise httpx.ReadError(
+                "connection reset while reading the answer (injected fault)", request=request
+            )
+        return response
+
+
+class RunFaults(Passthrough):
+    """State changes of the chosen runs fail, the way the server reports it.
+
+    A single `/flow_runs/{id}/set_state` gets HTTP 500. In a `/flow_runs/bulk_set_state` call
+    the chosen runs are taken out of the filter before it reaches the server, and the answer
+    gets an ABORT without a state for each — what the server returns when changing one run
+    of a bulk call raises.
+    """
+
+    def __init__(self, run_ids: Iterable[UUID]) -> None:
+        super().__init__()
+        self.failing = {str(i) for i in run_ids}  # clear() it to end the fault
+
+    def fresh(self) -> RunFaults:
+        """A new transport (a client closes its own) failing the same, shared, set of runs."""
+        copy = RunFaults(())
+        copy.failing = self.failing
+        return copy
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/set_state") and any(f"/flow_runs/{i}/" in path for i in self.failing):
+            return httpx.Response(500, json={"detail": "injected fault"}, request=request)
+        if not path.endswith("/bulk_set_state"):
+            return await self.inner.handle_async_request(request)
+        body = json.loads(request.content)
+        ids = body["flow_runs"]["id"]["any_"]
+        hit = [i for i in ids if i in self.failing]
+        aborted = [
+            {"flow_run_id": i, "status": "ABORT", "state": None, "details": {"reason": "injected fault"}}
+            for i in hit
+        ]
+        rest = [i for i in ids if i not in self.failing]
+        if not rest:
+            return httpx.Response(200, json={"results": aborted}, request=request)
+        body["flow_runs"]["id"]["any_"] = rest
+        forwarded = httpx.Request(
+            request.method,
+            request.url,
+            headers={k: v for k, v in request.headers.items() if k != "content-length"},
+            json=body,
+        )
+        response = await self.inner.handle_async_request(forwarded)
+        await response.aread()
+        answer = json.loads(response.content)
+        answer["results"] = [*answer.get("results", []), *aborted]
+        return httpx.Response(response.status_code, json=answer, request=request)
+
+
+class BeforeChange(Passthrough):
+    """Runs `act` once, right before the first state-change request goes out (after runops' re-read).
+
+    `act` gets the inner transport and the request, to change a run on the real server first.
+    """
+
+    def __init__(self, act: Callable[[httpx.AsyncBaseTransport, httpx.Request], object]) -> None:
+        super().__init__()
+        self.act: Callable[[httpx.AsyncBaseTransport, httpx.Request], object] | None = act
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.act is not None and request.url.path.endswith(STATE_CHANGE):
+            act, self.act = self.act, None
+            await act(self.inner, request)  # type: ignore[misc]
+        return await self.inner.handle_async_request(request)
+
+
+async def set_state_directly(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request, run_id: UUID, state_type: str, name: str
+) -> None:
+    """Propose a state to one run on the same server as `request` goes to (as a worker would)."""
+    url = request.url.copy_with(
+        path=request.url.path.split("/flow_runs/")[0] + f"/flow_runs/{run_id}/set_state"
+    )
+    change = httpx.Request("POST", url, json={"state": {"type": state_type, "name": name}, "force": False})
+    response = await transport.handle_async_request(change)
+    await response.aread()
+    assert response.status_code < 300, response.content
