@@ -1,12 +1,13 @@
 """Benchmark: cancel 1,000 runs — runops vs the seed-style loop vs the fastest raw client methods.
 
-One fresh local server (SQLite, services off); every variant gets its own deployment with the
+One fresh Prefect of the chosen setup (`--setup`, services off for one-process setups); every variant gets its own deployment with the
 same N not-started runs, seeded right before it runs (through Prefect's own tables: the API
 creates only ~6–30 runs/s here). Each variant's time covers the whole job: finding the runs and
 changing them. Afterwards every variant's runs are re-read to check they really are cancelled.
 Then the peak memory growth of planning + applying 10,000 runs (tracemalloc, and RSS).
 
-Run: `.venv/bin/python -m bench.bench_cancel [--runs 1000] [--memory-runs 10000]` (not a test).
+Run: `.venv/bin/python -m bench.bench_cancel [--setup postgres] [--runs 1000] [--memory-runs 10000]`
+(not a test).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import resource
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
@@ -34,7 +35,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 
-from bench.common import Row, bench_server, machine, settings_for, table
+from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
 from bench.seed import insert_runs
 from runops import cancel
 from runops.connection import open_client
@@ -135,7 +136,7 @@ async def measure(
     job: Callable[[UUID, str], Awaitable[str | None]],
 ) -> Row:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    deployment_id, full_name = await make_deployment(client, slug)
+    deployment_id, full_name = await make_deployment(client, f"{slug}-{uuid4().hex[:6]}")
     ids = await insert_runs(database_url, deployment_id, n=n, state_type="SCHEDULED", name_prefix="cancel")
     start = time.perf_counter()
     note = await job(deployment_id, full_name)
@@ -155,7 +156,7 @@ def rss_mb(field: str = "VmRSS") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def memory(client: PrefectClient, database_url: str, n: int) -> tuple[Row, str]:
+async def memory(client: PrefectClient, database_url: str, n: int) -> tuple[Row, str, float]:
     """Peak memory growth while planning and applying n runs (Python heap via tracemalloc, and RSS)."""
     deployment_id, full_name = await make_deployment(client, "memory")
     await insert_runs(database_url, deployment_id, n=n, state_type="SCHEDULED", name_prefix="mem")
@@ -172,32 +173,35 @@ async def memory(client: PrefectClient, database_url: str, n: int) -> tuple[Row,
         f"peak memory growth, plan + apply {n:,} runs: {peak / 2**20:.1f} MB Python heap (tracemalloc); "
         f"peak RSS {rss_mb('VmHWM'):.0f} MB, {rss_growth:.1f} MB above the RSS before ({rss_before:.0f} MB)"
     )
-    return Row("memory", "runops plan + apply", n, seconds, note), text
+    return Row("memory", "runops plan + apply", n, seconds, note), text, peak / 2**20
 
 
-async def main(n: int, memory_runs: int, concurrencies: list[int]) -> None:
+async def main(args: argparse.Namespace) -> None:
+    n, memory_runs = args.runs, args.memory_runs
     rows: list[Row] = []
-    with bench_server() as server:
+    lines: list[str] = []
+    with bench_setup(args.setup) as server:
         database_url = str(server.database_url)
         async with open_client(settings_for(server)) as client:
-            memory_text = ""
+            memory_text, growth = "", 0.0
             if memory_runs:
                 # first, so the process's RSS high-water mark is not set by the other variants
                 print(f"memory: planning + applying {memory_runs:,} runs…", flush=True)
-                row, memory_text = await memory(client, database_url, memory_runs)
+                row, memory_text, growth = await memory(client, database_url, memory_runs)
                 rows.append(row)
                 print(f"  {memory_text}", flush=True)
             print(f"cancel {n:,} runs per variant…", flush=True)
-            rows.append(
-                await measure(
-                    client,
-                    database_url,
-                    "seed-style loop (force Cancelled, sequential)",
-                    n,
-                    lambda d, _: seed_style_loop(client, d),
+            if not args.no_loop:
+                rows.append(
+                    await measure(
+                        client,
+                        database_url,
+                        "seed-style loop (force Cancelled, sequential)",
+                        n,
+                        lambda d, _: seed_style_loop(client, d),
+                    )
                 )
-            )
-            for c in concurrencies:
+            for c in args.concurrency:
                 rows.append(
                     await measure(
                         client,
@@ -207,36 +211,73 @@ async def main(n: int, memory_runs: int, concurrencies: list[int]) -> None:
                         lambda d, _, c=c: raw_single(client, d, c),
                     )
                 )
-            rows.append(
-                await measure(
-                    client, database_url, "raw bulk_set_state (50/call)", n, lambda d, _: raw_bulk(client, d)
+            # the two closest variants alternate over rounds (raw, runops, runops, raw, …) and add
+            # up, so that neither a busy moment nor the growing database favours one of them
+            close: dict[str, list[Row]] = {"raw bulk_set_state (50/call)": [], "runops (adaptive)": []}
+            for round_no in range(args.rounds):
+                pair = list(close) if round_no % 2 == 0 else list(close)[::-1]
+                for name in pair:
+                    job = (
+                        (lambda d, _: raw_bulk(client, d))
+                        if name.startswith("raw")
+                        else (lambda _, full: runops_cancel(client, full))
+                    )
+                    close[name].append(await measure(client, database_url, name, n, job))
+            for name, measured in close.items():
+                rows.append(
+                    Row(
+                        "cancel",
+                        name,
+                        n * len(measured),
+                        sum(r.seconds for r in measured),
+                        f"{len(measured)} rounds; " + measured[-1].note,
+                    )
                 )
-            )
-            rows.append(
-                await measure(
-                    client, database_url, "runops (adaptive)", n, lambda _, name: runops_cancel(client, name)
-                )
-            )
     raw = [r for r in rows if r.benchmark == "cancel" and r.variant.startswith("raw")]
-    fastest = min(raw, key=lambda r: r.seconds)
-    loop = next(r for r in rows if r.variant.startswith("seed-style"))
     ours = next(r for r in rows if r.variant == "runops (adaptive)")
-    print()
-    print(machine())
-    print(table([r for r in rows if r.benchmark == "cancel"], baseline=fastest.variant))
-    print()
-    print(
-        f"runops vs fastest raw ({fastest.variant}): {fastest.seconds / ours.seconds:.2f}× "
-        f"(target ≥ 0.95×); vs seed-style loop: {loop.seconds / ours.seconds:.2f}× (target ≥ 1×)"
-    )
+    speed = {r.variant: r.per_second for r in rows if r.benchmark == "cancel"}
+    fastest = max(raw, key=lambda r: r.per_second)
+    ratio = speed["runops (adaptive)"] / fastest.per_second
+    checks = [
+        Check(
+            f"cancel {n:,}: runops ÷ fastest raw method ({fastest.variant}), runs/s",
+            f"{ratio:.2f}×",
+            "≥ 0.95×",
+            ratio >= 0.95,
+        )
+    ]
+    loop = next((r for r in rows if r.variant.startswith("seed-style")), None)
+    if loop is not None:
+        checks.append(
+            Check(
+                f"cancel {n:,}: runops ÷ seed-style loop, runs/s",
+                f"{ours.per_second / loop.per_second:.2f}×",
+                "≥ 1×",
+                ours.per_second >= loop.per_second,
+            )
+        )
     if memory_text:
-        print(memory_text + " (target ≤ 100 MB)")
+        mem_row = next(r for r in rows if r.benchmark == "memory")
+        lines.append(memory_text)
+        checks.append(
+            Check(
+                f"cancel {memory_runs:,}: peak memory growth (plan + apply), at {mem_row.per_second:.1f} runs/s",
+                f"{growth:.1f} MB",
+                "≤ 100 MB",
+                growth <= 100,
+            )
+        )
+    report(args, rows, checks, baseline=fastest.variant, lines=lines)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--memory-runs", type=int, default=10_000, help="0 skips the memory measurement")
-    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 2, 4])
-    args = parser.parse_args()
-    asyncio.run(main(args.runs, args.memory_runs, args.concurrency))
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 4])
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of raw bulk vs runops, alternating")
+    parser.add_argument("--no-loop", action="store_true", help="skip the (slow) seed-style loop")
+    asyncio.run(main(parser.parse_args()))

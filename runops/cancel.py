@@ -384,16 +384,16 @@ def batch_key(item: PlannedRun) -> str:
 
 
 class CancelBatch:
-    """Cancels a batch of planned runs with one re-read and one conditional bulk call.
+    """Cancels a batch of planned runs with one conditional bulk call.
 
-    1. Re-read: one query returns the runs of the batch that moved on since the plan (finished,
-       or Cancelling already); they keep their state and are reported as skipped (or as done
-       when the state is ours, from an earlier attempt whose answer was lost).
-    2. Change: one `/flow_runs/bulk_set_state` proposes Cancelling (without force, as Prefect's
-       CLI) to the rest, filtered by their ids AND a not-finished state type, so the server
-       itself checks each run right before changing it. Runs stuck in Cancelling (force option)
-       get Cancelled, filtered by ids AND state Cancelling.
-    3. Runs missing from the answer are read once more and reported as they are.
+    1. Re-read and change in one request: `/flow_runs/bulk_set_state` with a filter of the
+       batch's ids AND a not-finished state type; the server reads each run right before it
+       proposes Cancelling (without force, as Prefect's CLI does) under its orchestration rules.
+       A client-side read first would only add a request and a window between read and change.
+       Runs stuck in Cancelling (force option) get Cancelled, filtered by ids AND Cancelling.
+    2. Runs missing from the answer did not match any more: one read says why (finished,
+       cancelling, deleted), or shows the state is ours (an earlier attempt whose answer was
+       lost), and each is reported so.
     Safe to repeat for the same batch: the engine retries a batch whose request failed.
     """
 
@@ -438,49 +438,35 @@ class CancelBatch:
             return result_for(item, SKIPPED, state.name, f"no longer stuck in Cancelling: now {state.name}")
         return None
 
-    async def read(self, client: PrefectClient, ids: list[UUID], moved_on_only: bool) -> dict[UUID, FlowRun]:
-        state = (
-            FlowRunFilterState(type=FlowRunFilterStateType(any_=[*TERMINAL_TYPES, StateType.CANCELLING]))
-            if moved_on_only
-            else None
-        )
+    async def read(self, client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
         runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids), state=state), limit=len(ids)
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
         )
         return {run.id: run for run in runs}
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         force = batch_key(batch[0]) == FORCE_CANCEL
-        ids = [item.run_id for item in batch]
-        # force: every run must still be Cancelling, so read them all; else only what moved on
-        seen = await self.read(client, ids, moved_on_only=not force)
-        results: dict[UUID, RunResult] = {}
-        for item in batch:
-            if force or item.run_id in seen:
-                found = self.as_found(batch, item, seen.get(item.run_id))
-                if found is not None:
-                    results[item.run_id] = found
-        todo = [item for item in batch if item.run_id not in results]
-        if todo:
-            answers = await self.change(client, batch, todo, force)
-            missing = [item for item in todo if item.run_id not in answers]
-            for item in todo:
-                if item.run_id in answers:
-                    results[item.run_id] = _judge(item, answers[item.run_id])
-            if missing:
-                now = await self.read(client, [item.run_id for item in missing], moved_on_only=False)
-                for item in missing:
-                    results[item.run_id] = self.as_found(batch, item, now.get(item.run_id)) or result_for(
-                        item,
-                        FAILED,
-                        now[item.run_id].state_name,
-                        "the server left it unchanged; cancel what failed again",
-                    )
+        answers = await self.change(client, batch, force)
+        results: dict[UUID, RunResult] = {
+            item.run_id: _judge(item, answers[item.run_id]) for item in batch if item.run_id in answers
+        }
+        missing = [item for item in batch if item.run_id not in answers]
+        if missing:  # did not match the filter: finished, cancelling, deleted — or ours already
+            now = await self.read(client, [item.run_id for item in missing])
+            for item in missing:
+                run = now.get(item.run_id)
+                results[item.run_id] = self.as_found(batch, item, run) or result_for(
+                    item,
+                    FAILED,
+                    run.state_name if run is not None else None,
+                    "the server left it unchanged; cancel what failed again",
+                )
         return [results[item.run_id] for item in batch]
 
     async def change(
-        self, client: PrefectClient, batch: Sequence[PlannedRun], todo: list[PlannedRun], force: bool
+        self, client: PrefectClient, batch: Sequence[PlannedRun], force: bool
     ) -> dict[UUID, Outcome]:
+        todo = list(batch)
         if force:
             # Cancelling → Cancelled passes the core policy without force; only runs still Cancelling
             proposal: State = Cancelled(

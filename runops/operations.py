@@ -159,7 +159,7 @@ Handler = Callable[[PrefectClient, PlannedRun], Awaitable[RunResult]]
 BatchHandler = Callable[[PrefectClient, Sequence[PlannedRun]], Awaitable[Sequence[RunResult]]]
 Progress = Callable[[int, int, RunResult], None]
 
-PROGRESS_STEPS = 20  # a batch is at most 1/20 of the job, so the progress bar moves in small steps
+PROGRESS_STEPS = 20  # a batch is at most 1/20 of the job: the progress bar moves in 5% steps or less
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class Batching:
 
 
 def batch_size(runs: int, limit: int = BULK_LIMIT) -> int:
-    """Big enough to save requests, small enough that progress moves in ~5% steps."""
+    """Big enough to save requests, small enough that progress moves in small steps."""
     return max(1, min(limit, -(-runs // PROGRESS_STEPS)))
 
 

@@ -1,48 +1,65 @@
-"""Adaptive concurrency climbs while throughput rises, settles where it falls, halves on overload."""
+"""Adaptive concurrency climbs while throughput rises, settles on the best level, halves on overload."""
 
 from __future__ import annotations
 
 from runops.concurrency import AdaptiveConcurrency, FixedConcurrency
 
 
-def drive(controller: AdaptiveConcurrency, rate_at: dict[int, float], windows: int = 12) -> list[int]:
-    """Feed completions at the rate the simulated server manages for the current limit."""
-    now, seen = 0.0, []
-    for _ in range(windows):
-        limit = controller.limit
-        for _ in range(controller._window()):
-            now += 1.0 / rate_at[limit]
-            controller.completed(now)
-        seen.append(controller.limit)
+def drive(
+    controller: AdaptiveConcurrency, rate_at: dict[int, float], answers: int = 3000, runs: int = 1
+) -> list[int]:
+    """Feed answers at the rate (answers/s) the simulated server manages for the current limit;
+    returns the levels in the order they were used."""
+    now, seen = 0.0, [controller.limit]
+    for _ in range(answers):
+        now += 1.0 / rate_at[controller.limit]
+        controller.completed(now, runs=runs)
+        if controller.limit != seen[-1]:
+            seen.append(controller.limit)
     return seen
 
 
-def test_single_sqlite_server_stays_at_one() -> None:
-    # one SQLite server: more in flight is slower (DESIGN.md)
+def test_single_sqlite_server_settles_on_its_best_low_level() -> None:
+    # one SQLite server, reschedule measured in bench/RESULTS.md: best at 2, slower above
     c = AdaptiveConcurrency()
-    c._window_start = 0.0
-    seen = drive(c, {1: 30, 2: 24, 4: 20, 8: 15})
-    assert seen[-1] == 1 and c.settled == 1
+    assert drive(c, {1: 26, 2: 31, 4: 24, 8: 21}) == [2, 4, 1, 2]
+    assert c.settled == 2 and c.peak == 4
 
 
-def test_scaled_out_server_climbs() -> None:
-    # two API workers: 15 → 27 → 50 → 57 runs/s at 1/2/4/8 (DESIGN.md)
+def test_server_fastest_at_one_is_found_by_probing_down() -> None:
+    # DESIGN.md: one SQLite server fastest at 1, more in flight slower
     c = AdaptiveConcurrency()
-    c._window_start = 0.0
-    rates = {1: 15, 2: 27, 4: 50, 8: 57}
-    seen = drive(c, rates)
-    assert rates[seen[-1]] >= 0.9 * max(rates.values())
-    assert c.peak >= 4
+    assert drive(c, {1: 30, 2: 24, 4: 20, 8: 15})[-1] == 1
+    assert c.settled == 1
+
+
+def test_scaled_out_server_climbs_to_the_top() -> None:
+    # two API workers: 15 → 27 → 50 → 57 runs/s at 1/2/4/8 (issue #9)
+    c = AdaptiveConcurrency()
+    assert drive(c, {1: 15, 2: 27, 4: 50, 8: 57}) == [2, 4, 8]
+    assert c.settled == 8
 
 
 def test_plateau_settles_near_the_best() -> None:
     # one API worker on PostgreSQL + Redis: 43 / 51 / 52 / 41 runs/s at 1 / 2 / 4 / 8
     rates = {1: 43, 2: 51, 4: 52, 8: 41}
     c = AdaptiveConcurrency()
-    c._window_start = 0.0
-    seen = drive(c, rates)
-    assert rates[seen[-1]] >= 0.9 * max(rates.values())
-    assert seen[-1] != 8
+    drive(c, rates)
+    assert rates[c.settled] >= 0.9 * max(rates.values())
+    assert c.settled != 8
+
+
+def test_answers_from_the_previous_level_are_not_counted() -> None:
+    c = AdaptiveConcurrency(initial=1)
+    now = 0.0
+    while c.limit == 1:  # one window of >= 1 s at level 1, then up to 2
+        now += 0.1
+        c.completed(now)
+    assert c.limit == 2 and c._skip == 1 and c._window_start is None
+    c.completed(now + 0.01)  # the request sent at level 1 answers: skipped
+    assert c._skip == 0 and c._window_start is None
+    c.completed(now + 0.02)  # the first answer at level 2 starts the clock
+    assert c._window_start == now + 0.02
 
 
 def test_overload_halves_and_freezes() -> None:
@@ -51,8 +68,7 @@ def test_overload_halves_and_freezes() -> None:
     assert c.limit == 4
     c.overloaded()
     assert c.limit == 2
-    c._window_start = 0.0
-    drive(c, {1: 10, 2: 10, 4: 100, 8: 100}, windows=4)
+    drive(c, {1: 10, 2: 10, 4: 100, 8: 100})
     assert c.limit == 2  # frozen after overload
 
 
@@ -63,14 +79,8 @@ def test_fixed() -> None:
 
 
 def test_rate_counts_runs_not_requests() -> None:
-    # bulk requests: each completion answers for 10 runs; 2 in flight do 1.5x the runs/s of 1
+    # bulk requests: each answer covers 10 runs
     c = AdaptiveConcurrency()
-    c._window_start = 0.0
-    now, requests_per_s = 0.0, {1: 3.0, 2: 4.5, 4: 4.0, 8: 3.0}
-    for _ in range(8):
-        limit = c.limit
-        for _ in range(c._window()):
-            now += 1.0 / requests_per_s[limit]
-            c.completed(now, runs=10)
+    drive(c, {1: 3.0, 2: 4.5, 4: 4.0, 8: 3.0}, answers=200, runs=10)
     assert c.settled == 2
-    assert round(c._best[1], 6) == 30.0  # runs/s: 3 requests/s of 10 runs each
+    assert round(c._best[2], 6) == 45.0  # runs/s: 4.5 answers/s of 10 runs each

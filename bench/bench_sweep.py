@@ -1,0 +1,151 @@
+"""Benchmark: fixed client concurrency 1/2/4/8 vs runops' adaptive apply, for bulk cancel and
+in-place reschedule (shift), on one Prefect setup.
+
+Each variant gets its own deployment with the same N runs, seeded through Prefect's own tables
+right before it runs; the time is runops' apply of a confirmed plan (planning is the same for
+all variants and not what concurrency changes). Every variant's runs are re-read afterwards to
+check they were really changed. Target (issue #9): adaptive ≥ 0.9× the best fixed level.
+Run: `.venv/bin/python -m bench.bench_sweep --setup pg-redis-2 [--runs 400]` (not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterState
+from prefect.client.schemas.filters import FlowRunFilterStateName as StateName
+
+from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
+from bench.seed import SeedTimes, insert_runs
+from runops import cancel, late
+from runops.connection import open_client
+from runops.operations import ApplyOptions
+from runops.selection import RunSelection
+
+FLOW = "bench-sweep-flow"
+LEVELS = (1, 2, 4, 8)
+
+
+async def deployment(client: PrefectClient, name: str) -> UUID:
+    flow_id = await client.create_flow_from_name(FLOW)
+    return await client.create_deployment(flow_id=flow_id, name=name)
+
+
+async def count(client: PrefectClient, deployment_id: UUID, state: str) -> int:
+    return await client.count_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            state=FlowRunFilterState(name=StateName(any_=[state])),
+        )
+    )
+
+
+async def cancel_job(
+    client: PrefectClient, database_url: str, name: str, n: int, options: ApplyOptions
+) -> Row:
+    dep = await deployment(client, name)
+    await insert_runs(database_url, dep, n=n, state_type="SCHEDULED", name_prefix=name)
+    request = cancel.CancelRequest(RunSelection(states=("Scheduled",), deployments=(f"{FLOW}/{name}",)))
+    plan = await cancel.plan_cancel(client, request)
+    result = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
+    stored = await count(client, dep, "Cancelled")
+    return Row(
+        "cancel",
+        "",
+        n,
+        result.duration_s,
+        f"{stored}/{n} stored Cancelled, settled at {result.concurrency} (peak {result.peak_concurrency})",
+    )
+
+
+async def reschedule_job(
+    client: PrefectClient, database_url: str, name: str, n: int, options: ApplyOptions
+) -> Row:
+    dep = await deployment(client, name)
+    now = datetime.now(UTC)
+    await insert_runs(
+        database_url,
+        dep,
+        n=n,
+        state_type="SCHEDULED",
+        state_name="Late",
+        times=lambda i: SeedTimes(now - timedelta(minutes=i + 1)),
+        name_prefix=name,
+    )
+    request = late.RescheduleRequest(deployments=(f"{FLOW}/{name}",), policy="shift", delay="12h", limit=n)
+    plan = await late.plan_reschedule(client, request)
+    result = await late.apply_reschedule(client, plan, actor="bench", audit=None, options=options)
+    stored = await count(client, dep, "Scheduled")
+    return Row(
+        "reschedule (shift, in place)",
+        "",
+        n,
+        result.duration_s,
+        f"{stored}/{n} stored Scheduled, settled at {result.concurrency} (peak {result.peak_concurrency})",
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows: list[Row] = []
+    checks: list[Check] = []
+    with bench_setup(args.setup) as server:
+        database_url = str(server.database_url)
+        async with open_client(settings_for(server)) as client:
+            for job, runner in (("cancel", cancel_job), ("reschedule", reschedule_job)):
+                if args.jobs and job not in args.jobs:
+                    continue
+                variants: list[tuple[str, ApplyOptions]] = [
+                    (f"fixed {c}", ApplyOptions(concurrency=c, max_concurrency=max(LEVELS))) for c in LEVELS
+                ]
+                variants.append(("adaptive", ApplyOptions(max_concurrency=max(LEVELS))))
+                # rounds in alternating order, so that neither the growing database nor a busy
+                # moment of the machine favours one variant
+                seconds: dict[str, float] = {label: 0.0 for label, _ in variants}
+                notes: dict[str, list[str]] = {label: [] for label, _ in variants}
+                for round_no in range(args.rounds):
+                    order = variants if round_no % 2 == 0 else variants[::-1]
+                    for label, options in order:
+                        slug = f"{job}-{label.replace(' ', '')}-{round_no}"
+                        row = await runner(client, database_url, slug, args.runs, options)
+                        seconds[label] += row.seconds
+                        notes[label].append(row.note)
+                        print(
+                            f"  {job} {label}: {row.seconds:.1f}s ({row.per_second:.1f} runs/s) {row.note}",
+                            flush=True,
+                        )
+                measured: dict[str, Row] = {}
+                for label, _ in variants:
+                    measured[label] = row = Row(
+                        row.benchmark,
+                        f"runops, {label}",
+                        args.runs * args.rounds,
+                        seconds[label],
+                        " · ".join(notes[label]),
+                    )
+                    rows.append(row)
+                best = max((r for k, r in measured.items() if k != "adaptive"), key=lambda r: r.per_second)
+                ratio = measured["adaptive"].per_second / best.per_second
+                checks.append(
+                    Check(
+                        f"{best.benchmark}: adaptive ÷ best fixed ({best.variant.split(', ')[1]})",
+                        f"{ratio:.2f}",
+                        "≥ 0.9",
+                        ratio >= 0.9,
+                    )
+                )
+    report(args, rows, checks, baseline=None)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    bench_arguments(parser)
+    parser.add_argument("--runs", type=int, default=400, help="runs per variant and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, in alternating order")
+    parser.add_argument("--jobs", nargs="*", choices=["cancel", "reschedule"], help="only these jobs")
+    asyncio.run(main(parser.parse_args()))
