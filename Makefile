@@ -41,8 +41,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## All benchmarks of bench/, one table
-bench: $(STAMP)
+## Every benchmark of bench/ on SQLite, PostgreSQL and PostgreSQL + Redis (1 and 2 API workers):
+## one table, written to bench/RESULTS.md (about 45 minutes on 2 cores)
+bench: $(STAMP) services
 	$(BIN)/python -m bench
 
 clean:

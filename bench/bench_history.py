@@ -9,7 +9,8 @@
    Target: ≥ 10× faster.
 
 Runs are seeded through Prefect's server-side ORM tables (bench/seed.py), because the API creates
-only ~30 runs/s here. Run: `.venv/bin/python -m bench.bench_history [--runs 10000] [--buckets 20000]`.
+only ~30 runs/s here.
+Run: `.venv/bin/python -m bench.bench_history [--setup postgres] [--runs 10000] [--buckets 20000]`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
-from bench.common import Row, bench_server, machine, settings_for, table
+from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
 from bench.seed import SeedTimes, insert_runs
 from runops import charts, history
 from runops.connection import open_client
@@ -176,19 +177,34 @@ async def measure(settings: Settings, database_url: str, n_read: int, n_buckets:
     return rows
 
 
-async def main(n_read: int, n_buckets: int) -> None:
-    with bench_server() as server:
-        rows = await measure(settings_for(server), str(server.database_url), n_read, n_buckets)
-    print(machine())
-    print(f"median of {ROUNDS} alternating rounds per path; one local Prefect server on SQLite")
-    print(table(rows, baseline=None))
+async def main(args: argparse.Namespace) -> None:
+    with bench_setup(args.setup) as server:
+        rows = await measure(settings_for(server), str(server.database_url), args.runs, args.buckets)
+    read_row, service_row, bucket_read, bucket_server = rows
+    service_ratio = service_row.seconds / read_row.seconds
+    speedup = bucket_read.seconds / bucket_server.seconds
+    checks = [
+        Check(
+            f"history: click-to-chart of {args.runs:,} runs ÷ the raw paged read (time)",
+            f"{service_ratio:.2f}×",
+            "≤ 1.3×",
+            service_ratio <= 1.3,
+        ),
+        Check(
+            f"history: bucketed counts of {args.buckets:,} runs, server-side vs reading (speed)",
+            f"{speedup:.0f}×",
+            "≥ 10×",
+            speedup >= 10,
+        ),
+    ]
+    report(args, rows, checks, baseline=None, lines=[f"median of {ROUNDS} alternating rounds per path"])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=10_000, help="completed runs for click-to-chart")
     parser.add_argument("--buckets", type=int, default=20_000, help="completed runs for bucketed counts")
-    args = parser.parse_args()
-    asyncio.run(main(args.runs, args.buckets))
+    asyncio.run(main(parser.parse_args()))

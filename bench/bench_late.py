@@ -1,8 +1,11 @@
 """Benchmark: reschedule 500 late runs, runops in place vs the documented delete-and-recreate recipe.
 
-Both run sequentially on one fresh local server in the same process, each on its own deployment
-seeded with the same 500 Late runs. Prints both times, the ratio, and what each variant lost.
-Run: `.venv/bin/python -m bench.bench_late [--runs 500]` (not a test).
+All variants run sequentially on one fresh Prefect (`--setup`) in the same process, each on its
+own deployment seeded with the same 500 Late runs: runops in place with the recipe's own policy
+(shift by a delay: one conditional state change per run, since every run gets its own time), runops
+in place with one fixed time (the runs share one new time, so they go ~50 a bulk call), and the
+recipe. Prints the times, the ratios, and what each variant lost.
+Run: `.venv/bin/python -m bench.bench_late [--setup postgres] [--runs 500]` (not a test).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.server.schemas.states import StateType
 from prefect.states import Scheduled
 
-from bench.common import Row, bench_server, machine, settings_for, table, timed
+from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for, timed
 from bench.seed import SeedTimes, insert_runs
 from runops import late
 from runops.connection import open_client
+from runops.operations import Report
 from runops.settings import Settings
 
 DELAY = timedelta(hours=12)  # every new time lands in the future for both variants
@@ -112,36 +116,54 @@ def check(after: list[FlowRun], originals: list[UUID], n: int) -> dict[str, int]
     }
 
 
-async def main(n: int) -> None:
+async def runops_job(
+    settings: Settings, deployment: str, n: int, policy: dict[str, object]
+) -> tuple[float, Report]:
+    async with open_client(settings) as client:
+        with timed() as t:
+            request = late.RescheduleRequest(
+                deployments=(f"bench-late-flow/{deployment}",), limit=n, **policy
+            )
+            plan = await late.plan_reschedule(client, request)
+            result = await late.apply_reschedule(client, plan, actor="bench", audit=None)
+    return t[0], result
+
+
+async def main(args: argparse.Namespace) -> None:
+    n = args.runs
     rows: list[Row] = []
-    with bench_server() as server:
+    at = datetime.now(UTC) + DELAY
+    variants: dict[str, dict[str, object]] = {
+        "runops in place, shift +12h (like the recipe)": {"policy": "shift", "delay": DELAY},
+        "runops in place, one fixed time": {"policy": "fixed", "at": at},
+    }
+    with bench_setup(args.setup) as server:
         settings: Settings = settings_for(server)
         database_url = str(server.database_url)
         async with open_client(settings) as client:
-            ours = await make_deployment(client, "late-runops")
+            deployments = {
+                name: await make_deployment(client, f"late-{k}") for k, name in enumerate(variants)
+            }
             theirs = await make_deployment(client, "late-recipe")
-        ours_ids = await seed(database_url, ours, n)
+        seeded = {name: await seed(database_url, dep, n) for name, dep in deployments.items()}
         theirs_ids = await seed(database_url, theirs, n)
 
-        async with open_client(settings) as client:
-            with timed() as t:
-                request = late.RescheduleRequest(
-                    deployments=("bench-late-flow/late-runops",), policy="shift", delay=DELAY, limit=n
+        for k, (name, policy) in enumerate(variants.items()):
+            seconds, result = await runops_job(settings, f"late-{k}", n, policy)
+            async with open_client(settings) as client:
+                outcome = check(await runs_of(client, deployments[name]), seeded[name], n)
+            rows.append(
+                Row(
+                    "reschedule 500 late",
+                    name,
+                    n,
+                    seconds,
+                    f"{result.totals['done']} done, concurrency {result.concurrency}; lost {outcome['lost']}, "
+                    f"ids kept {outcome['ids_kept']}, tags kept {outcome['tags_kept']}",
+                    {k: str(v) for k, v in outcome.items()},
                 )
-                plan = await late.plan_reschedule(client, request)
-                report = await late.apply_reschedule(client, plan, actor="bench", audit=None)
-            outcome = check(await runs_of(client, ours), ours_ids, n)
-        rows.append(
-            Row(
-                "reschedule 500 late",
-                "runops in place",
-                n,
-                t[0],
-                f"{report.totals['done']} done, concurrency {report.concurrency}; lost {outcome['lost']}, "
-                f"ids kept {outcome['ids_kept']}, tags kept {outcome['tags_kept']}",
-                {k: str(v) for k, v in outcome.items()},
             )
-        )
+            print(f"  {name}: {seconds:.1f}s", flush=True)
 
         async with open_client(settings) as client:
             calls = 0
@@ -149,6 +171,7 @@ async def main(n: int) -> None:
                 while await recipe(client, "late-recipe", DELAY, most_recent_n=n):
                     calls += 1
             outcome = check(await runs_of(client, theirs), theirs_ids, n)
+        print(f"  recipe: {t[0]:.1f}s", flush=True)
         rows.append(
             Row(
                 "reschedule 500 late",
@@ -161,18 +184,27 @@ async def main(n: int) -> None:
             )
         )
 
-    print(machine())
-    print(table(rows, baseline="recipe: delete + recreate"))
-    ours_row, base_row = rows
-    print(
-        f"\nrunops {ours_row.seconds:.1f}s vs recipe {base_row.seconds:.1f}s: "
-        f"{base_row.seconds / ours_row.seconds:.2f}× faster; runs lost: runops {ours_row.extra['lost']}, "
-        f"recipe {base_row.extra['lost']} (and {n - int(base_row.extra['ids_kept'])} ids, "
-        f"{n - int(base_row.extra['tags_kept'])} per-run tags lost by the recipe)"
-    )
+    base = rows[-1]
+    checks = []
+    for row in rows[:-1]:
+        ratio = row.per_second / base.per_second
+        checks.append(
+            Check(
+                f"reschedule {n}: {row.variant} ÷ recipe, and runs lost",
+                f"{ratio:.2f}×, {row.extra['lost']} lost",
+                "≥ 3×, 0 lost",
+                ratio >= 3 and row.extra["lost"] == "0",
+            )
+        )
+    lines = [
+        f"recipe: {base.extra['lost']} runs lost, {n - int(base.extra['ids_kept'])} run ids and "
+        f"{n - int(base.extra['tags_kept'])} per-run tags lost"
+    ]
+    report(args, rows, checks, baseline="recipe: delete + recreate", lines=lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=500)
-    asyncio.run(main(parser.parse_args().runs))
+    asyncio.run(main(parser.parse_args()))

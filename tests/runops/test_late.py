@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -417,7 +418,8 @@ def test_recreate_fault_between_create_and_delete_then_rerun(
     broken = BreakAfter("/create_flow_run", after=2, lose_response=True)
     with monkeypatch.context() as env:
         env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
-        report = apply(prefect, plan, transport=broken, options=FAST)
+        # one run at a time, so "the 3rd create" falls between the 2nd delete and the 3rd delete
+        report = apply(prefect, plan, transport=broken, options=replace(FAST, concurrency=1))
     assert report.totals["done"] == 2 and report.totals["failed"] == 4
 
     stored = prefect.runs_of(deployment)
