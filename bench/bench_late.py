@@ -154,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
                 outcome = check(await runs_of(client, deployments[name]), seeded[name], n)
             rows.append(
                 Row(
-                    "reschedule 500 late",
+                    f"reschedule {n} late",
                     name,
                     n,
                     seconds,
@@ -174,7 +174,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  recipe: {t[0]:.1f}s", flush=True)
         rows.append(
             Row(
-                "reschedule 500 late",
+                f"reschedule {n} late",
                 "recipe: delete + recreate",
                 n,
                 t[0],
