@@ -401,8 +401,9 @@ class CancelBatch:
         self.plan = plan
         self.by = f" by {actor}" if actor else ""
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
-        # runs whose proposal went out: after a lost answer, Cancelled/Cancelling is our doing
-        # (the server's Cancelled for a not-started run does not carry our transition id)
+        # runs whose proposal may have reached the server without an answer: on the retry their
+        # Cancelled/Cancelling is our doing (the server's Cancelled for a not-started run does
+        # not carry our transition id)
         self.sent: set[UUID] = set()
 
     def ours(self, batch: Sequence[PlannedRun], run: FlowRun) -> bool:
@@ -476,7 +477,6 @@ class CancelBatch:
         else:
             proposal = Cancelling(message=f"Cancelled{self.by} with runops")
             allowed = NOT_STARTED_OR_ACTIVE
-        self.sent.update(item.run_id for item in todo)
         if self.bulk:
             where = FlowRunFilter(
                 id=FlowRunFilterId(any_=[item.run_id for item in todo]),
@@ -489,8 +489,13 @@ class CancelBatch:
                 )
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code not in (404, 405):
+                    self.sent.update(item.run_id for item in todo)
                     raise
                 self.bulk = False  # an API without the bulk endpoint: one proposal per run
+            except Exception:
+                # the request may have reached the server: a retry recognises these as ours
+                self.sent.update(item.run_id for item in todo)
+                raise
         answers: dict[UUID, Outcome] = {}
         for item in todo:
             try:
@@ -500,6 +505,10 @@ class CancelBatch:
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     continue
+                self.sent.add(item.run_id)
+                raise
+            except Exception:
+                self.sent.add(item.run_id)
                 raise
             answers[item.run_id] = _outcome(result)
         return answers

@@ -208,6 +208,18 @@ def test_races_finished_after_preview_and_created_after_confirm(prefect: Prefect
     }
 
 
+def test_a_run_cancelled_by_someone_else_meanwhile_is_reported_as_theirs(prefect: Prefect, audit) -> None:
+    deployment = prefect.deployment()
+    mine, theirs = prefect.runs(deployment, [Running(), Running()])
+    plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
+    prefect.set_state(theirs.id, Cancelling(), force=False)  # e.g. from Prefect's UI, after the preview
+    report = prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+    result = {r.run_id: r for r in report.results}
+    assert (result[mine.id].outcome, result[mine.id].after) == (DONE, "Cancelling")
+    assert (result[theirs.id].outcome, result[theirs.id].reason) == (SKIPPED, "already cancelling")
+    assert stored(prefect, [mine.id, theirs.id]) == {mine.id: "Cancelling", theirs.id: "Cancelling"}
+
+
 def test_a_run_finishing_between_reread_and_change_keeps_its_state(
     prefect: Prefect, settings: Settings, audit
 ) -> None:
