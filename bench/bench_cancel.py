@@ -241,7 +241,7 @@ async def main(args: argparse.Namespace) -> None:
     checks = [
         Check(
             f"cancel {n:,}: runops ÷ fastest raw method ({fastest.variant}), runs/s",
-            f"{ratio:.2f}×",
+            f"{ratio:.3f}×",
             "≥ 0.95×",
             ratio >= 0.95,
         )

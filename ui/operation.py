@@ -156,7 +156,7 @@ _inert = inert  # the name other modules used first
 
 
 def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> None:
-    """After Confirm: apply with a progress bar that moves per run; keep the report."""
+    """After Confirm: apply with a progress bar that moves as runs are answered; keep the report."""
     if not st.session_state.pop(f"{key}.go", False):
         return
     plan: Plan | None = st.session_state.get(f"{key}.plan")
