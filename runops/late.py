@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,8 +52,6 @@ from runops.selection import (
     resolve,
 )
 from runops.timefmt import ensure_utc, format_duration, parse_duration, parse_time
-
-T = TypeVar("T")
 
 ACTION = "reschedule late runs"
 RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "delete"
@@ -349,57 +346,16 @@ async def bulk_delete(client: PrefectClient, ids: list[UUID], states: tuple[str,
     return deleted
 
 
-class Batches(Generic[T]):
-    """One bulk call per group of runs: the first run of a group sends it, the others await it.
-
-    Works at any concurrency (also 1: the first run's call answers for the whole group). A
-    failed call is forgotten, so the engine's retry of any run of the group sends it again;
-    every bulk call here is conditional, hence safe to repeat.
-    """
-
-    def __init__(
-        self,
-        ids: list[UUID],
-        size: int,
-        send: Callable[[PrefectClient, list[UUID]], Awaitable[T]],
-    ) -> None:
-        self.groups = [ids[s : s + size] for s in range(0, len(ids), size)]
-        self.group_of = {run_id: n for n, group in enumerate(self.groups) for run_id in group}
-        self.send = send
-        self.calls: dict[int, asyncio.Future[T]] = {}
-
-    async def result(self, client: PrefectClient, run_id: UUID) -> T:
-        n = self.group_of[run_id]
-        call = self.calls.get(n)
-        if call is None:
-            call = self.calls[n] = asyncio.ensure_future(self.send(client, self.groups[n]))
-        try:
-            return await asyncio.shield(call)
-        except Exception:
-            if self.calls.get(n) is call:
-                del self.calls[n]
-            raise
-
-
 class LateRunHandler:
     """Acts on one planned run, only if it is still as the preview saw it (else skipped, with why)."""
 
     def __init__(self, plan: Plan) -> None:
         self.allowed = tuple(plan.options.get("states") or ("Late",))
-        ids = {action: [i.run_id for i in plan.items if i.action == action] for action in (DELETE, CANCEL)}
-        self.deletes = Batches(ids[DELETE], BULK_LIMIT, lambda c, group: bulk_delete(c, group, self.allowed))
-        self.cancels = Batches(
-            ids[CANCEL], CANCEL_BATCH, lambda c, group: set_state_where(c, group, Cancelling(), self.allowed)
-        )
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == RESCHEDULE:
             return await self.reschedule(client, item)
-        if item.action == CANCEL:
-            return await self.cancel(client, item)
-        if item.action == DELETE:
-            return await self.delete(client, item)
         if item.action == RECREATE:
             run, skipped = await self.reread(client, item)
             if skipped is not None:
@@ -460,8 +416,10 @@ class LateRunHandler:
         )
         return _rescheduled(item, answer)
 
-    async def cancel(self, client: PrefectClient, item: PlannedRun) -> RunResult:
-        answers = await self.cancels.result(client, item.run_id)
+    async def cancel(
+        self, client: PrefectClient, item: PlannedRun, answers: dict[UUID, Outcome]
+    ) -> RunResult:
+        """`answers`: its batch's conditional Cancelling call; a run not in it is re-read first."""
         if item.run_id in answers:
             return _cancelled(item, answers[item.run_id])
         _, skipped = await self.reread(client, item)
@@ -482,9 +440,9 @@ class LateRunHandler:
             ),
         )
 
-    async def delete(self, client: PrefectClient, item: PlannedRun) -> RunResult:
-        """Deleted 50 at a time, only runs still not started (ids AND state in one filter)."""
-        if item.run_id in await self.deletes.result(client, item.run_id):
+    async def delete(self, client: PrefectClient, item: PlannedRun, deleted: set[UUID]) -> RunResult:
+        """`deleted`: what its batch's `bulk_delete` (ids AND a not-started state) removed."""
+        if item.run_id in deleted:
             return result_for(item, DONE, "Deleted")
         run, skipped = await self.reread(client, item)
         if run is None:
@@ -543,17 +501,30 @@ class LateRunHandler:
 
 
 class LateBatches:
-    """Runs getting the SAME new time (fixed policy, or equal times) share one conditional
-    `/flow_runs/bulk_set_state` call; every other action goes run by run through `LateRunHandler`."""
+    """One request per batch where the server takes many runs at once: runs getting the SAME new
+    time (fixed policy, or equal times) share one conditional `/flow_runs/bulk_set_state`, the
+    rest of the backlog is cancelled 25 and deleted 50 a call; the other actions (shift, spread,
+    recreate) go run by run through `LateRunHandler`."""
+
+    SIZES: ClassVar[dict[Hashable, int]] = {CANCEL: CANCEL_BATCH, DELETE: BULK_LIMIT}
 
     def __init__(self, plan: Plan) -> None:
         self.each = LateRunHandler(plan)
 
     @staticmethod
     def key(item: PlannedRun) -> Hashable:
-        return (RESCHEDULE, item.new_time) if item.action == RESCHEDULE else item.run_id
+        if item.action == RESCHEDULE:
+            return (RESCHEDULE, item.new_time)
+        return item.action if item.action in (CANCEL, DELETE) else item.run_id
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        ids = [item.run_id for item in batch]
+        if batch[0].action == CANCEL:
+            answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
+            return [await self.each.cancel(client, item, answers) for item in batch]
+        if batch[0].action == DELETE:
+            deleted = await bulk_delete(client, ids, self.each.allowed)
+            return [await self.each.delete(client, item, deleted) for item in batch]
         if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
             return await self.together(client, batch)
         return [await self.each(client, item) for item in batch]
@@ -590,7 +561,7 @@ class LateBatches:
 
 def late_batches(plan: Plan) -> Batching:
     handler = LateBatches(plan)
-    return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)))
+    return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)), sizes=LateBatches.SIZES)
 
 
 def _rescheduled(item: PlannedRun, answer: Outcome) -> RunResult:

@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -175,6 +175,7 @@ class Batching:
     handler: BatchHandler
     key: Callable[[PlannedRun], Hashable]
     size: int = BULK_LIMIT
+    sizes: Mapping[Hashable, int] = field(default_factory=dict)  # another size for some keys
 
 
 def batch_size(runs: int, limit: int = BULK_LIMIT) -> int:
@@ -183,17 +184,22 @@ def batch_size(runs: int, limit: int = BULK_LIMIT) -> int:
 
 
 def make_batches(
-    items: Sequence[PlannedRun], key: Callable[[PlannedRun], Hashable], size: int
+    items: Sequence[PlannedRun],
+    key: Callable[[PlannedRun], Hashable],
+    size: int,
+    sizes: Mapping[Hashable, int] | None = None,
 ) -> list[list[int]]:
-    """Indexes of the runs to change, grouped by key in plan order, each group at most `size`."""
+    """Indexes of the runs to change, grouped by key in plan order, each group at most `size`
+    (or the size `sizes` gives for its key)."""
     open_groups: dict[Hashable, list[int]] = {}
     batches: list[list[int]] = []
     for index, item in enumerate(items):
         if item.action == SKIP:
             continue
-        group = open_groups.get(key(item))
-        if group is None or len(group) >= size:
-            group = open_groups[key(item)] = []
+        k = key(item)
+        group = open_groups.get(k)
+        if group is None or len(group) >= (sizes or {}).get(k, size):
+            group = open_groups[k] = []
             batches.append(group)
         group.append(index)
     return batches
@@ -300,7 +306,7 @@ async def apply_plan(
     for index, item in enumerate(items):
         if item.action == SKIP:
             record(index, result_for(item, SKIPPED, item.state, item.reason))
-    batches = make_batches(items, batching.key, batching.size)
+    batches = make_batches(items, batching.key, batching.size, batching.sizes)
     pending: set[asyncio.Task[tuple[list[int], list[RunResult], bool]]] = set()
     next_batch = 0
     while next_batch < len(batches) or pending:

@@ -124,6 +124,13 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
         *_items(2, "a"),
     )
     assert make_batches(items, key=lambda i: i.action, size=3) == [[0, 1, 2], [3, 4, 9], [6, 7, 8], [10]]
+    assert make_batches(items, key=lambda i: i.action, size=3, sizes={"b": 2}) == [
+        [0, 1, 2],
+        [3, 4, 9],
+        [6, 7],
+        [8],
+        [10],
+    ]
     assert [batch_size(n) for n in (1, 20, 21, 260, 1000, 50_000)] == [1, 1, 2, 13, 50, 50]
 
     calls: list[list[str]] = []
