@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter
 from prefect.client.schemas.objects import State
+from prefect.client.schemas.responses import OrchestrationResult
 from prefect.states import to_state_create
 
 BULK_LIMIT = 50  # the server refuses more runs per bulk call
@@ -22,6 +24,17 @@ class Outcome:
     state_name: str | None
     reason: str = ""
     transition_id: UUID | None = None
+
+    @classmethod
+    def of(cls, result: OrchestrationResult[Any]) -> Outcome:
+        """The same, from the answer to a single `set_state` call."""
+        state = result.state
+        return cls(
+            status=result.status.value,
+            state_type=state.type.value if state is not None else None,
+            state_name=state.name if state is not None else None,
+            reason=getattr(result.details, "reason", None) or "",
+        )
 
 
 async def set_state_where(

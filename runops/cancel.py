@@ -364,16 +364,6 @@ def _judge(item: PlannedRun, answer: Outcome) -> RunResult:
     return result_for(item, FAILED, after, f"the server refused ({answer.status}): {answer.reason}")
 
 
-def _outcome(result: OrchestrationResult[Any]) -> Outcome:
-    state = result.state
-    return Outcome(
-        status=result.status.value,
-        state_type=state.type.value if state is not None else None,
-        state_name=state.name if state is not None else None,
-        reason=getattr(result.details, "reason", None) or "",
-    )
-
-
 TERMINAL_VALUES = frozenset(t.value for t in TERMINAL_TYPES)
 NOT_STARTED_OR_ACTIVE = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
 
@@ -510,7 +500,7 @@ class CancelBatch:
             except Exception:
                 self.sent.add(item.run_id)
                 raise
-            answers[item.run_id] = _outcome(result)
+            answers[item.run_id] = Outcome.of(result)
         return answers
 
 

@@ -407,14 +407,7 @@ class LateRunHandler:
             result = await client.set_flow_run_state(item.run_id, state)
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        details = getattr(result.details, "reason", None) or ""
-        answer = Outcome(
-            str(result.status.value),
-            result.state.type.value if result.state else None,
-            result.state.name if result.state else None,
-            details,
-        )
-        return _rescheduled(item, answer)
+        return _rescheduled(item, Outcome.of(result))
 
     async def cancel(
         self, client: PrefectClient, item: PlannedRun, answers: dict[UUID, Outcome]
@@ -429,16 +422,7 @@ class LateRunHandler:
             result = await client.set_flow_run_state(item.run_id, Cancelling())
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        state = result.state
-        return _cancelled(
-            item,
-            Outcome(
-                str(result.status.value),
-                state.type.value if state else None,
-                state.name if state else None,
-                getattr(result.details, "reason", None) or "",
-            ),
-        )
+        return _cancelled(item, Outcome.of(result))
 
     async def delete(self, client: PrefectClient, item: PlannedRun, deleted: set[UUID]) -> RunResult:
         """`deleted`: what its batch's `bulk_delete` (ids AND a not-started state) removed."""
