@@ -23,7 +23,7 @@ from bench.common import Check, Row, bench_arguments, bench_setup, report, setti
 from bench.seed import SeedTimes, insert_runs
 from runops import cancel, late
 from runops.connection import open_client
-from runops.operations import ApplyOptions
+from runops.operations import ApplyOptions, Report
 from runops.selection import RunSelection
 
 FLOW = "bench-sweep-flow"
@@ -44,6 +44,15 @@ async def count(client: PrefectClient, deployment_id: UUID, state: str) -> int:
     )
 
 
+async def measured(
+    client: PrefectClient, benchmark: str, dep: UUID, state: str, n: int, result: Report
+) -> Row:
+    """The apply's time, and how many of the runs are stored in `state` afterwards."""
+    stored = await count(client, dep, state)
+    note = f"{stored}/{n} stored {state}, settled at {result.concurrency} (peak {result.peak_concurrency})"
+    return Row(benchmark, "", n, result.duration_s, note)
+
+
 async def cancel_job(
     client: PrefectClient, database_url: str, name: str, n: int, options: ApplyOptions
 ) -> Row:
@@ -52,14 +61,7 @@ async def cancel_job(
     request = cancel.CancelRequest(RunSelection(states=("Scheduled",), deployments=(f"{FLOW}/{name}",)))
     plan = await cancel.plan_cancel(client, request)
     result = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
-    stored = await count(client, dep, "Cancelled")
-    return Row(
-        "cancel",
-        "",
-        n,
-        result.duration_s,
-        f"{stored}/{n} stored Cancelled, settled at {result.concurrency} (peak {result.peak_concurrency})",
-    )
+    return await measured(client, "cancel", dep, "Cancelled", n, result)
 
 
 async def reschedule_job(
@@ -79,14 +81,7 @@ async def reschedule_job(
     request = late.RescheduleRequest(deployments=(f"{FLOW}/{name}",), policy="shift", delay="12h", limit=n)
     plan = await late.plan_reschedule(client, request)
     result = await late.apply_reschedule(client, plan, actor="bench", audit=None, options=options)
-    stored = await count(client, dep, "Scheduled")
-    return Row(
-        "reschedule (shift, in place)",
-        "",
-        n,
-        result.duration_s,
-        f"{stored}/{n} stored Scheduled, settled at {result.concurrency} (peak {result.peak_concurrency})",
-    )
+    return await measured(client, "reschedule (shift, in place)", dep, "Scheduled", n, result)
 
 
 async def main(args: argparse.Namespace) -> None:
