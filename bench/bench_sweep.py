@@ -5,6 +5,8 @@ Each variant gets its own deployment with the same N runs, seeded through Prefec
 right before it runs; the time is runops' apply of a confirmed plan (planning is the same for
 all variants and not what concurrency changes). Every variant's runs are re-read afterwards to
 check they were really changed. Target (issue #9): adaptive ≥ 0.9× the best fixed level.
+Adaptive runs as it does in the dashboard: its first job starts cold (at 2), the next ones start
+where the previous one on this API settled (each row's note says where each round started).
 Run: `.venv/bin/python -m bench.bench_sweep --setup pg-redis-2 [--runs 400]` (not a test).
 """
 
@@ -49,7 +51,10 @@ async def measured(
 ) -> Row:
     """The apply's time, and how many of the runs are stored in `state` afterwards."""
     stored = await count(client, dep, state)
-    note = f"{stored}/{n} stored {state}, settled at {result.concurrency} (peak {result.peak_concurrency})"
+    note = (
+        f"{stored}/{n} stored {state}, started at {result.start_concurrency}, "
+        f"settled at {result.concurrency} (peak {result.peak_concurrency})"
+    )
     return Row(benchmark, "", n, result.duration_s, note)
 
 
@@ -141,6 +146,6 @@ if __name__ == "__main__":
     )
     bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=400, help="runs per variant and round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds, in alternating order")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, in alternating order")
     parser.add_argument("--jobs", nargs="*", choices=["cancel", "reschedule"], help="only these jobs")
     asyncio.run(main(parser.parse_args()))

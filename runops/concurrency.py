@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+WARM_TTL_S = 3600.0  # a remembered level is trusted for an hour; servers get scaled, not often
+
 
 class FixedConcurrency:
     """Always the same number in flight (benchmarks sweep these)."""
@@ -14,6 +16,9 @@ class FixedConcurrency:
             raise ValueError("concurrency must be at least 1")
         self.limit = limit
         self.peak = limit
+        self.start = limit
+
+    exploring = False
 
     def completed(self, now: float | None = None, runs: int = 1) -> None:
         pass
@@ -24,6 +29,50 @@ class FixedConcurrency:
     @property
     def settled(self) -> int:
         return self.limit
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where an adaptive job ended up: its level and the runs/s measured there."""
+
+    level: int
+    rate: float
+    at: float  # time.monotonic() when it was measured
+
+
+class SettledLevels:
+    """What adaptive jobs settled on, per Prefect API and kind of request, for the next job.
+
+    The dashboard runs many jobs against one API in one process; exploring again from level 2
+    each time spends a few windows at levels the server does not reward — most of a short job.
+    TCP does the same with its per-destination metrics cache. Entries expire after `ttl_s`, and
+    a job that hit overload forgets its entry, so a changed server is explored afresh.
+    """
+
+    def __init__(self, ttl_s: float = WARM_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._by_key: dict[tuple[str, ...], Settled] = {}
+
+    def recall(self, key: tuple[str, ...], now: float | None = None) -> Settled | None:
+        now = time.monotonic() if now is None else now
+        found = self._by_key.get(key)
+        return found if found is not None and now - found.at <= self.ttl_s else None
+
+    def learn(self, key: tuple[str, ...], controller: AdaptiveConcurrency, now: float | None = None) -> None:
+        """Keep what the controller measured at the level it settled on (nothing if it never did)."""
+        if controller.overloaded_seen:
+            self._by_key.pop(key, None)
+            return
+        rate = controller.rate
+        if rate is not None:
+            at = time.monotonic() if now is None else now
+            self._by_key[key] = Settled(controller.settled, rate, at)
+
+    def clear(self) -> None:
+        self._by_key.clear()
+
+
+SETTLED = SettledLevels()
 
 
 @dataclass
@@ -39,6 +88,10 @@ class AdaptiveConcurrency:
     one level short costs the rest of the job); when climbing stops and the lowest level tried
     is the best so far, try the one below it once; then settle on the best level measured.
     Halve and settle at once on overload (429/503/locked).
+
+    `warm` (where the previous job of the same kind on the same API settled) starts the job at
+    that level; when its first window is at least `keep` times the rate measured then, the job
+    stays there without exploring, otherwise it explores from there as above.
     """
 
     initial: int = 2
@@ -47,7 +100,11 @@ class AdaptiveConcurrency:
     min_window: int = 3  # answers per window, at least, and `per_limit` per request in flight
     per_limit: int = 1
     min_seconds: float = 2.0
+    warm: Settled | None = None
+    keep: float = 0.8
     limit: int = field(init=False)
+    start: int = field(init=False)
+    overloaded_seen: bool = field(init=False, default=False)
     peak: int = field(init=False)
     _best: dict[int, float] = field(init=False, default_factory=dict)
     _frozen: bool = field(init=False, default=False)
@@ -57,8 +114,9 @@ class AdaptiveConcurrency:
     _window_runs: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.limit = max(1, min(self.initial, self.maximum))
-        self.peak = self.limit
+        start = self.warm.level if self.warm is not None else self.initial
+        self.limit = max(1, min(start, self.maximum))
+        self.peak = self.start = self.limit
 
     def _window(self) -> int:
         return max(self.min_window, self.per_limit * self.limit)
@@ -83,6 +141,10 @@ class AdaptiveConcurrency:
 
     def _decide(self) -> None:
         here, rate = self.limit, self._best[self.limit]
+        warm = self.warm
+        if warm is not None and len(self._best) == 1 and here == warm.level and rate >= self.keep * warm.rate:
+            self._frozen = True  # the previous job's level still holds: no windows spent elsewhere
+            return
         up, down = here * 2, here // 2
         if (
             up <= self.maximum
@@ -107,7 +169,17 @@ class AdaptiveConcurrency:
     def overloaded(self) -> None:
         """The server pushed back: halve at once and stop climbing."""
         self.limit = max(1, self.limit // 2)
-        self._frozen = True
+        self._frozen = self.overloaded_seen = True
+
+    @property
+    def exploring(self) -> bool:
+        """Still measuring levels (not settled yet)."""
+        return not self._frozen
+
+    @property
+    def rate(self) -> float | None:
+        """Runs/s measured at the current level, if a whole window was measured there."""
+        return self._best.get(self.limit)
 
     @property
     def settled(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,7 +16,7 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 
 from runops.bulk import BULK_LIMIT
-from runops.concurrency import AdaptiveConcurrency, FixedConcurrency
+from runops.concurrency import SETTLED, AdaptiveConcurrency, FixedConcurrency
 from runops.connection import explain
 from runops.errors import ApiUnreachable
 
@@ -103,6 +103,7 @@ class Report:
     concurrency: int
     peak_concurrency: int
     policy: str = ""
+    start_concurrency: int | None = None  # where the job began (a warm start: the last job's level)
     actor: str = ""
     audit_id: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -119,9 +120,11 @@ class Report:
 
     def summary(self) -> str:
         t = self.totals
+        start = self.start_concurrency
+        began = f", started at {start}" if start is not None and start != self.concurrency else ""
         return (
             f"{self.action}: {t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed "
-            f"of {self.planned} planned in {self.duration_s:.1f}s (concurrency {self.concurrency})"
+            f"of {self.planned} planned in {self.duration_s:.1f}s (concurrency {self.concurrency}{began})"
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class Report:
             "started_at": self.started_at.isoformat(),
             "duration_s": round(self.duration_s, 3),
             "concurrency": self.concurrency,
+            "start_concurrency": self.start_concurrency,
             "audit_id": self.audit_id,
             "operation": str(self.uid),
             "notes": self.notes,
@@ -183,26 +187,68 @@ def batch_size(runs: int, limit: int = BULK_LIMIT) -> int:
     return max(1, min(limit, -(-runs // PROGRESS_STEPS)))
 
 
-def make_batches(
-    items: Sequence[PlannedRun],
-    key: Callable[[PlannedRun], Hashable],
-    size: int,
-    sizes: Mapping[Hashable, int] | None = None,
-) -> list[list[int]]:
-    """Indexes of the runs to change, grouped by key in plan order, each group at most `size`
-    (or the size `sizes` gives for its key)."""
-    open_groups: dict[Hashable, list[int]] = {}
-    batches: list[list[int]] = []
-    for index, item in enumerate(items):
-        if item.action == SKIP:
-            continue
-        k = key(item)
-        group = open_groups.get(k)
-        if group is None or len(group) >= (sizes or {}).get(k, size):
-            group = open_groups[k] = []
-            batches.append(group)
-        group.append(index)
-    return batches
+EXPLORE_BATCH = 10  # runs per request while adaptive concurrency is still measuring levels
+
+
+class BatchQueue:
+    """The runs still to change, handed out a batch at a time: runs with the same key, in plan
+    order, at most `size` (or the size `sizes` gives for the key) — or fewer on request.
+
+    Handed out lazily so that batches can stay small while adaptive concurrency is measuring:
+    a window needs a few answers, and with 50-run answers on one server the measuring would
+    take most of a 1,000-run job at levels the server may not reward. Requests cost little
+    next to the state changes in them (one SQLite server: ~5 ms a request, ~22 ms a run).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[PlannedRun],
+        key: Callable[[PlannedRun], Hashable],
+        size: int,
+        sizes: Mapping[Hashable, int] | None = None,
+    ) -> None:
+        self._groups: dict[Hashable, deque[int]] = {}  # keys in the order they first appear
+        for index, item in enumerate(items):
+            if item.action != SKIP:
+                self._groups.setdefault(key(item), deque()).append(index)
+        self._size, self._sizes = size, dict(sizes or {})
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def _limit(self, key: Hashable) -> int:
+        return self._sizes.get(key, self._size)
+
+    @property
+    def largest(self) -> int:
+        """The size of the biggest batch this queue would hand out."""
+        return max((min(len(g), self._limit(k)) for k, g in self._groups.items()), default=1)
+
+    def take(self, cap: int | None = None) -> list[int]:
+        """The next batch; `cap` makes it smaller, except for a key with a size of its own (a
+        size the caller fixed, e.g. `bulk_delete`'s 50 a call, is kept)."""
+        key, group = next(iter(self._groups.items()))
+        n = min(len(group), self._limit(key))
+        if cap and key not in self._sizes:
+            n = min(n, cap)
+        batch = [group.popleft() for _ in range(n)]
+        if not group:
+            del self._groups[key]
+        return batch
+
+    def rest(self) -> list[int]:
+        """Everything not handed out yet (and empties the queue)."""
+        rest = [index for group in self._groups.values() for index in group]
+        self._groups.clear()
+        return sorted(rest)
+
+
+def kind_of_job(client: PrefectClient, plan: Plan, queue: BatchQueue) -> tuple[str, ...]:
+    """Jobs that load the server alike: same API, same action, requests of a similar size (one
+    run, a few, or a bulk batch) — what a warm start may carry from one job to the next."""
+    largest = queue.largest
+    size = "1" if largest == 1 else "2-9" if largest < 10 else "10+"
+    return (str(client.api_url), plan.action, size)
 
 
 def one_by_one(handler: Handler) -> Batching:
@@ -248,14 +294,16 @@ async def apply_plan(
     """
     options = options or ApplyOptions()
     batching = handler if isinstance(handler, Batching) else one_by_one(handler)
+    items = plan.items
+    queue = BatchQueue(items, batching.key, batching.size, batching.sizes)
+    warm_key = kind_of_job(client, plan, queue)
     controller: FixedConcurrency | AdaptiveConcurrency = (
         FixedConcurrency(options.concurrency)
         if options.concurrency
-        else AdaptiveConcurrency(maximum=options.max_concurrency)
+        else AdaptiveConcurrency(maximum=options.max_concurrency, warm=SETTLED.recall(warm_key))
     )
     started_at, t0 = datetime.now(UTC), time.monotonic()
     deadline = t0 + options.time_limit_s if options.time_limit_s else None
-    items = plan.items
     results: list[RunResult | None] = [None] * len(items)
     finished = 0
     unreachable_streak = 0
@@ -306,18 +354,16 @@ async def apply_plan(
     for index, item in enumerate(items):
         if item.action == SKIP:
             record(index, result_for(item, SKIPPED, item.state, item.reason))
-    batches = make_batches(items, batching.key, batching.size, batching.sizes)
     pending: set[asyncio.Task[tuple[list[int], list[RunResult], bool]]] = set()
-    next_batch = 0
-    while next_batch < len(batches) or pending:
-        while next_batch < len(batches) and len(pending) < controller.limit and not stop_reason:
+    while queue or pending:
+        while queue and len(pending) < controller.limit and not stop_reason:
             if deadline is not None and time.monotonic() > deadline:
                 stop_reason = (
                     f"not attempted: the job's time limit of {options.time_limit_s:.0f}s was reached"
                 )
                 break
-            pending.add(asyncio.create_task(run_batch(batches[next_batch])))
-            next_batch += 1
+            cap = EXPLORE_BATCH if controller.exploring else None
+            pending.add(asyncio.create_task(run_batch(queue.take(cap))))
         if not pending:
             break
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -331,9 +377,10 @@ async def apply_plan(
                 record(index, result)
             if unreachable_streak >= options.unreachable_after and not stop_reason:
                 stop_reason = f"not attempted: the Prefect API became unreachable ({batch_results[0].reason})"
-    for batch in batches[next_batch:]:
-        for index in batch:
-            record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
+    for index in queue.rest():
+        record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
+    if isinstance(controller, AdaptiveConcurrency):
+        SETTLED.learn(warm_key, controller)
     return Report(
         action=plan.action,
         selection=plan.selection,
@@ -343,6 +390,7 @@ async def apply_plan(
         duration_s=time.monotonic() - t0,
         concurrency=controller.settled,
         peak_concurrency=controller.peak,
+        start_concurrency=controller.start,
         policy=plan.policy,
     )
 

@@ -50,3 +50,13 @@ def prefect(prefect_server: LocalPrefectServer, settings: Settings) -> Prefect:
 def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RUNOPS_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _cold_concurrency() -> Iterator[None]:
+    """Each test's jobs start cold: the levels earlier tests' jobs settled on are forgotten."""
+    from runops.concurrency import SETTLED
+
+    SETTLED.clear()
+    yield
+    SETTLED.clear()

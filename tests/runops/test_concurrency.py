@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runops.concurrency import AdaptiveConcurrency, FixedConcurrency
+from runops.concurrency import AdaptiveConcurrency, FixedConcurrency, Settled, SettledLevels
 
 
 def drive(
@@ -84,3 +84,42 @@ def test_rate_counts_runs_not_requests() -> None:
     drive(c, {1: 3.0, 2: 4.5, 4: 4.0, 8: 3.0}, answers=200, runs=10)
     assert c.settled == 2
     assert round(c._best[2], 6) == 45.0  # runs/s: 4.5 answers/s of 10 runs each
+
+
+def test_warm_start_stays_where_the_last_job_settled_when_the_rate_holds() -> None:
+    last = Settled(level=8, rate=57.0, at=0.0)
+    c = AdaptiveConcurrency(warm=last)
+    assert c.limit == 8 and c.start == 8
+    assert drive(c, {1: 15, 2: 27, 4: 50, 8: 55}) == [8]  # 55 >= 0.8 × 57: no window elsewhere
+    assert c.settled == 8 and c.rate is not None and abs(c.rate - 55) < 1
+
+
+def test_warm_start_explores_from_there_when_the_server_got_slower() -> None:
+    # the last job settled at 8 with 57 runs/s; now 8 gives 30 and 4 is best
+    c = AdaptiveConcurrency(warm=Settled(level=8, rate=57.0, at=0.0))
+    assert drive(c, {1: 15, 2: 27, 4: 45, 8: 30}) == [8, 4, 2, 4]
+    assert c.settled == 4
+
+
+def test_settled_levels_are_remembered_per_kind_of_job_and_expire() -> None:
+    levels = SettledLevels(ttl_s=100)
+    c = AdaptiveConcurrency()
+    drive(c, {1: 15, 2: 27, 4: 50, 8: 57})
+    levels.learn(("api", "cancel", "10+"), c, now=1000.0)
+    assert levels.recall(("api", "cancel", "10+"), now=1050.0) == Settled(8, c.rate, 1000.0)
+    assert levels.recall(("api", "cancel", "1"), now=1050.0) is None  # another kind of request
+    assert levels.recall(("api", "cancel", "10+"), now=1101.0) is None  # expired
+
+
+def test_a_job_too_short_to_measure_teaches_nothing_and_overload_forgets() -> None:
+    levels = SettledLevels()
+    levels.learn(("api", "x", "1"), AdaptiveConcurrency())  # no whole window measured
+    assert levels.recall(("api", "x", "1")) is None
+    measured = AdaptiveConcurrency()
+    drive(measured, {1: 30, 2: 24, 4: 20, 8: 15})
+    levels.learn(("api", "x", "1"), measured)
+    assert levels.recall(("api", "x", "1")) is not None
+    pushed_back = AdaptiveConcurrency(warm=levels.recall(("api", "x", "1")))
+    pushed_back.overloaded()
+    levels.learn(("api", "x", "1"), pushed_back)
+    assert levels.recall(("api", "x", "1")) is None

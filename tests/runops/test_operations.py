@@ -11,17 +11,19 @@ from prefect.states import Scheduled
 
 from runops.operations import (
     DONE,
+    EXPLORE_BATCH,
     FAILED,
     SKIP,
     SKIPPED,
     ApplyOptions,
     Batching,
+    BatchQueue,
     Plan,
     PlannedRun,
+    Report,
     RunResult,
     apply_plan,
     batch_size,
-    make_batches,
     only,
     result_for,
 )
@@ -123,14 +125,36 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
         *_items(3, "b"),
         *_items(2, "a"),
     )
-    assert make_batches(items, key=lambda i: i.action, size=3) == [[0, 1, 2], [3, 4, 9], [6, 7, 8], [10]]
-    assert make_batches(items, key=lambda i: i.action, size=3, sizes={"b": 2}) == [
+
+    def batches(queue: BatchQueue, cap: int | None = None) -> list[list[int]]:
+        out = []
+        while queue:
+            out.append(queue.take(cap))
+        return out
+
+    # grouped by key, keys in the order they first appear; the skipped run is in no batch
+    assert batches(BatchQueue(items, key=lambda i: i.action, size=3)) == [
         [0, 1, 2],
         [3, 4, 9],
+        [10],
+        [6, 7, 8],
+    ]
+    assert BatchQueue(items, key=lambda i: i.action, size=3).largest == 3
+    # a cap (while measuring) shrinks batches, but not those of a key with a size of its own
+    assert batches(BatchQueue(items, key=lambda i: i.action, size=3, sizes={"b": 2}), cap=1) == [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+        [9],
+        [10],
         [6, 7],
         [8],
-        [10],
     ]
+    rest = BatchQueue(items, key=lambda i: i.action, size=3)
+    rest.take()
+    assert rest.rest() == [3, 4, 6, 7, 8, 9, 10] and not rest
     assert [batch_size(n) for n in (1, 20, 21, 260, 1000, 50_000)] == [1, 1, 2, 13, 50, 50]
 
     calls: list[list[str]] = []
@@ -150,3 +174,33 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
     assert [r.outcome for r in report.results] == [DONE] * 5 + [SKIPPED, DONE, FAILED, DONE, DONE, DONE]
     assert report.results[7].reason == "no answer for this run"
     assert [d for d, _ in seen] == list(range(1, 12))  # progress still moves once per run
+
+
+def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_settled(
+    prefect: Prefect,
+) -> None:
+    # a server whose answers take the same time at any concurrency and batch size: more in
+    # flight is faster, so the first job climbs to 8 (three windows of >= 2 s) and remembers it
+    sizes: list[int] = []
+
+    async def steady(client: PrefectClient, batch) -> list[RunResult]:
+        sizes.append(len(batch))
+        await asyncio.sleep(0.2)
+        return [result_for(i, DONE, "Cancelling") for i in batch]
+
+    def job(action: str, n: int, **options) -> Report:
+        plan = Plan(action, "sel", _items(n))
+        return _run(prefect, plan, Batching(steady, key=lambda i: 0, size=batch_size(n)), **options)[0]
+
+    first = job("touch", 3000)
+    assert (first.start_concurrency, first.concurrency) == (2, 8)
+    assert first.totals["done"] == 3000 and "started at 2" in first.summary()
+    settled_at = next(i for i, size in enumerate(sizes) if size == 50)
+    assert set(sizes[:settled_at]) == {EXPLORE_BATCH} and set(sizes[settled_at:-1]) == {50}
+
+    second = job("touch", 400)  # batches of 20: the same kind of request (10+ runs)
+    assert second.start_concurrency == 8 and second.totals["done"] == 400
+    assert job("another action", 400).start_concurrency == 2  # another kind of job starts cold
+    assert job("touch", 30).start_concurrency == 2  # batches of 2: another kind of request
+    fixed = job("touch", 30, concurrency=1)
+    assert fixed.start_concurrency == fixed.concurrency == 1
