@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -14,7 +16,6 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
-    FlowRunFilterIdempotencyKey,
     FlowRunFilterNextScheduledStartTime,
     FlowRunFilterState,
     FlowRunFilterStateName,
@@ -43,6 +44,12 @@ from runops.operations import (
     batch_size,
     result_for,
 )
+from runops.recreate import (
+    create_replacements,
+    read_by_id,
+    replacement_fields,
+    replacements_of,
+)
 from runops.selection import (
     ResolvedSelection,
     RunSelection,
@@ -58,6 +65,7 @@ RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "dele
 POLICIES = ("shift", "fixed", "spread")
 REMAINDERS = ("leave", "cancel", "delete")
 MODES = ("in_place", "recreate")
+CREATE_ATTEMPTS = 5  # the server reports a busy SQLite per run; a few tries over ~3 s clear it
 # Only runs that have not started may be moved: never Pending/Running back to Scheduled.
 RESCHEDULABLE_STATES = ("Late", "Scheduled")
 CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
@@ -297,11 +305,6 @@ def past_items(plan: Plan, now: datetime | None = None) -> list[PlannedRun]:
     return [i for i in plan.to_change if i.new_time is not None and i.new_time <= now]
 
 
-def idempotency_key(run_id: UUID) -> str:
-    """The replacement's key: derived from the original, so a retry or re-run finds it, not a copy."""
-    return f"runops-reschedule:{run_id}"
-
-
 async def set_state_where(
     client: PrefectClient,
     ids: list[UUID],
@@ -358,8 +361,10 @@ class LateRunHandler:
             return await self.reschedule(client, item)
         if item.action == RECREATE:
             run, skipped = await self.reread(client, item)
+            if skipped is not None and run is None:
+                return await self.already_replaced(client, item) or skipped
             if skipped is not None:
-                return (await self.already_replaced(client, item) if run is None else None) or skipped
+                return (await self.drop_strays(client, [skipped]))[0]
             assert run is not None
             return await self.recreate(client, item, run)
         return result_for(item, SKIPPED, item.state, item.reason or "nothing to do")
@@ -372,17 +377,23 @@ class LateRunHandler:
             run = await client.read_flow_run(item.run_id)
         except ObjectNotFound:
             return None, result_for(item, SKIPPED, None, "deleted meanwhile")
+        return run, self.judge(item, run)
+
+    def judge(self, item: PlannedRun, run: FlowRun) -> RunResult | None:
+        """A skip result if the run moved on since the preview, else None (still as planned)."""
         name = run.state.name if run.state else "no state"
         when = scheduled_time(run)
         if item.new_time is not None and when == item.new_time and name == "Scheduled":
             # an earlier attempt of this plan already did it (e.g. before a failure)
-            return run, result_for(item, SKIPPED, name, "already scheduled for the new time")
+            return result_for(item, SKIPPED, name, "already scheduled for the new time")
         if name not in self.allowed:
-            return run, result_for(item, SKIPPED, name, f"now {name}")
+            return result_for(item, SKIPPED, name, f"now {name}")
         if item.scheduled_time is not None and when != item.scheduled_time:
             # someone (or something) moved it after the preview: their choice wins
-            return run, result_for(item, SKIPPED, name, f"rescheduled meanwhile to {_words_time(when)}")
-        return run, None
+            return result_for(item, SKIPPED, name, f"rescheduled meanwhile to {_words_time(when)}")
+        if item.action == RECREATE and run.deployment_id is None:
+            return result_for(item, SKIPPED, item.state, "not a deployment run: cannot recreate it")
+        return None
 
     async def reschedule(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         assert item.new_time is not None
@@ -439,48 +450,59 @@ class LateRunHandler:
 
     async def recreate(self, client: PrefectClient, item: PlannedRun, run: FlowRun) -> RunResult:
         """Replacement first (every field copied, key derived from the original), original deleted after."""
-        assert item.new_time is not None
-        if run.deployment_id is None:
-            return result_for(item, SKIPPED, item.state, "not a deployment run: cannot recreate it")
+        assert item.new_time is not None and run.deployment_id is not None
         replacement = await client.create_flow_run_from_deployment(
-            run.deployment_id,
-            parameters=run.parameters,
-            context=run.context or None,
-            state=Scheduled(scheduled_time=item.new_time),
-            name=run.name,
-            tags=run.tags,
-            idempotency_key=idempotency_key(run.id),
-            work_queue_name=run.work_queue_name if run.work_pool_name else None,
-            job_variables=run.job_variables,
-            labels={k: v for k, v in (run.labels or {}).items() if not k.startswith("prefect.")},
+            run.deployment_id, **replacement_fields(item, run)
         )
-        if (
-            replacement.state_type == StateType.SCHEDULED
-            and replacement.next_scheduled_start_time != item.new_time
-        ):
-            # a replacement made by an earlier attempt with another time: move it to this plan's time
-            await client.set_flow_run_state(replacement.id, Scheduled(scheduled_time=item.new_time))
+        await self.retime(client, [(item, replacement)])
         if run.id in await bulk_delete(client, [run.id], self.allowed):
             return result_for(item, DONE, "Scheduled", f"replaced by run {replacement.id}")
-        # The original moved on between the re-read and the delete: keep it, drop the copy.
+        return await self.keep_original(client, item, replacement.id)
+
+    async def retime(self, client: PrefectClient, made: list[tuple[PlannedRun, FlowRun]]) -> None:
+        """Replacements made by an earlier attempt for another time: move them to this plan's time."""
+        for item, replacement in made:
+            if (
+                replacement.state_type == StateType.SCHEDULED
+                and replacement.next_scheduled_start_time != item.new_time
+            ):
+                await client.set_flow_run_state(replacement.id, Scheduled(scheduled_time=item.new_time))
+
+    async def keep_original(self, client: PrefectClient, item: PlannedRun, replacement_id: UUID) -> RunResult:
+        """The original moved on between the re-read and the delete: keep it, drop the copy."""
         try:
-            current = await client.read_flow_run(run.id)
+            current = await client.read_flow_run(item.run_id)
         except ObjectNotFound:
-            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement.id}")
-        await client.delete_flow_run(replacement.id)
+            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement_id}")
+        await client.delete_flow_run(replacement_id)
         name = current.state.name if current.state else "no state"
         return result_for(item, SKIPPED, name, f"now {name}; its replacement was removed again")
 
+    async def drop_strays(self, client: PrefectClient, skipped: list[RunResult]) -> list[RunResult]:
+        """Originals kept (they moved on) must not also have a replacement: an earlier attempt
+        may have made one before it failed. Remove it while it has not started; say so."""
+        strays = await replacements_of(client, [result.run_id for result in skipped])
+        out = []
+        for result in skipped:
+            stray = strays.get(result.run_id)
+            if stray is None:
+                out.append(result)
+            elif stray.state_type == StateType.SCHEDULED:
+                await client.delete_flow_run(stray.id)
+                out.append(replace(result, reason=f"{result.reason}; its replacement was removed again"))
+            else:
+                out.append(
+                    replace(
+                        result, reason=f"{result.reason}; its replacement {stray.id} is {stray.state_name}"
+                    )
+                )
+        return out
+
     async def already_replaced(self, client: PrefectClient, item: PlannedRun) -> RunResult | None:
         """The original is gone: if our replacement exists, an earlier attempt did the job."""
-        found = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                idempotency_key=FlowRunFilterIdempotencyKey(any_=[idempotency_key(item.run_id)])
-            ),
-            limit=1,
-        )
-        if found:
-            return result_for(item, DONE, found[0].state_name, f"replaced by run {found[0].id}")
+        found = (await replacements_of(client, [item.run_id])).get(item.run_id)
+        if found is not None:
+            return result_for(item, DONE, found.state_name, f"replaced by run {found.id}")
         return None
 
 
@@ -494,11 +516,12 @@ class LateBatches:
 
     def __init__(self, plan: Plan) -> None:
         self.each = LateRunHandler(plan)
+        self.bulk_create = True  # False once the API turns out to lack create_flow_run/bulk
 
     @staticmethod
     def key(item: PlannedRun) -> Hashable:
-        if item.action == RESCHEDULE:
-            return (RESCHEDULE, item.new_time)
+        if item.action in (RESCHEDULE, RECREATE):
+            return (item.action, item.new_time if item.action == RESCHEDULE else item.deployment)
         return item.action if item.action in (CANCEL, DELETE) else item.run_id
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
@@ -511,6 +534,8 @@ class LateBatches:
             return [await self.each.delete(client, item, deleted) for item in batch]
         if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
             return await self.together(client, batch)
+        if len(batch) > 1 and batch[0].action == RECREATE and self.bulk_create:
+            return await self.recreate_together(client, batch)
         return [await self.each(client, item) for item in batch]
 
     async def together(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
@@ -541,6 +566,97 @@ class LateBatches:
                 _, skipped = await self.each.reread(client, item)
                 results.append(skipped or await self.each(client, item))
         return results
+
+    async def recreate_together(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
+        """Recreate mode for a batch of one deployment's runs, in four requests instead of four
+        per run: re-read them, create the replacements (one bulk call; keys derived from the
+        originals, so a retry finds them), delete the originals still in an allowed state (one
+        `bulk_delete`), then deal one by one with the few that moved on meanwhile."""
+        results: dict[UUID, RunResult] = {}
+        now = await read_by_id(client, [item.run_id for item in batch])
+        gone = [item for item in batch if item.run_id not in now]
+        found = await replacements_of(client, [item.run_id for item in gone])
+        for item in gone:
+            replacement = found.get(item.run_id)
+            results[item.run_id] = (
+                result_for(item, DONE, replacement.state_name, f"replaced by run {replacement.id}")
+                if replacement is not None
+                else result_for(item, SKIPPED, None, "deleted meanwhile")
+            )
+        by_deployment: dict[UUID, list[tuple[PlannedRun, FlowRun]]] = {}
+        moved_on: list[RunResult] = []
+        for item in batch:
+            run = now.get(item.run_id)
+            if run is None:
+                continue
+            skipped = self.each.judge(item, run)
+            if skipped is not None:
+                moved_on.append(skipped)
+            else:
+                assert run.deployment_id is not None  # judge skips the others
+                by_deployment.setdefault(run.deployment_id, []).append((item, run))
+        if moved_on:
+            results.update((r.run_id, r) for r in await self.each.drop_strays(client, moved_on))
+
+        made: list[tuple[PlannedRun, UUID]] = []
+        for deployment_id, rows in by_deployment.items():
+            try:
+                created, errors = await self.create_with_retries(client, deployment_id, rows)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code not in (404, 405):
+                    raise
+                self.bulk_create = False  # an older API: one run at a time, as before
+                for item, run in rows:
+                    results[item.run_id] = await self.each.recreate(client, item, run)
+                continue
+            made += created
+            for item, error in errors:  # nothing made, so the original stays as it is
+                results[item.run_id] = result_for(
+                    item, FAILED, item.state, f"the server did not create its replacement: {error}"
+                )
+        # The bulk call answers per run inside one transaction: delete an original only once its
+        # replacement is read back from the server.
+        stored = await read_by_id(client, [replacement_id for _, replacement_id in made])
+        for item, replacement_id in made:
+            if replacement_id not in stored:
+                results[item.run_id] = result_for(
+                    item, FAILED, item.state, "its replacement was not stored; the original is kept"
+                )
+        made = [(item, r) for item, r in made if r in stored]
+        await self.each.retime(client, [(item, stored[r]) for item, r in made])
+        deleted = await bulk_delete(client, [item.run_id for item, _ in made], self.each.allowed)
+        for item, replacement_id in made:
+            results[item.run_id] = (
+                result_for(item, DONE, "Scheduled", f"replaced by run {replacement_id}")
+                if item.run_id in deleted
+                else await self.each.keep_original(client, item, replacement_id)
+            )
+        return [results[item.run_id] for item in batch]
+
+    @staticmethod
+    async def create_with_retries(
+        client: PrefectClient, deployment_id: UUID, rows: list[tuple[PlannedRun, FlowRun]]
+    ) -> tuple[list[tuple[PlannedRun, UUID]], list[tuple[PlannedRun, str]]]:
+        """The bulk create, sent again for the rows it failed (a few tries): the server reports
+        a busy database ("database is locked") per run in a 200 answer, not as a 503. Safe to
+        repeat: a replacement that exists already is found by its key, not made again."""
+        made: list[tuple[PlannedRun, UUID]] = []
+        errors: list[tuple[PlannedRun, str]] = []
+        for attempt in range(CREATE_ATTEMPTS):
+            answers = await create_replacements(client, deployment_id, rows)
+            again = []
+            errors = []
+            for row, (replacement_id, error) in zip(rows, answers, strict=True):
+                if replacement_id is not None:
+                    made.append((row[0], replacement_id))
+                else:
+                    again.append(row)
+                    errors.append((row[0], error))
+            if not again or attempt + 1 == CREATE_ATTEMPTS:
+                break
+            rows = again
+            await asyncio.sleep(0.2 * 2**attempt * (0.5 + random.random()))
+        return made, errors
 
 
 def late_batches(plan: Plan) -> Batching:

@@ -244,11 +244,12 @@ class BatchQueue:
 
 
 def kind_of_job(client: PrefectClient, plan: Plan, queue: BatchQueue) -> tuple[str, ...]:
-    """Jobs that load the server alike: same API, same action, requests of a similar size (one
-    run, a few, or a bulk batch) — what a warm start may carry from one job to the next."""
+    """Jobs that load the server alike: same API, same operation and per-run actions, requests of
+    a similar size (one run, a few, or a bulk batch) — what a warm start carries to the next job."""
     largest = queue.largest
     size = "1" if largest == 1 else "2-9" if largest < 10 else "10+"
-    return (str(client.api_url), plan.action, size)
+    actions = "+".join(sorted({item.action for item in plan.to_change}))
+    return (str(client.api_url), plan.action, actions, size)
 
 
 def one_by_one(handler: Handler) -> Batching:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 
@@ -118,17 +118,21 @@ class RunFaults(Passthrough):
 
 
 class BeforeChange(Passthrough):
-    """Runs `act` once, right before the first state-change request goes out (after runops' re-read).
+    """Runs `act` once, right before the first state-change request goes out (after runops' re-read),
+    or the first request to a path ending in `suffix`.
 
     `act` gets the inner transport and the request, to change a run on the real server first.
     """
 
-    def __init__(self, act: Callable[[httpx.AsyncBaseTransport, httpx.Request], object]) -> None:
+    def __init__(
+        self, act: Callable[[httpx.AsyncBaseTransport, httpx.Request], object], suffix: str = STATE_CHANGE
+    ) -> None:
         super().__init__()
         self.act: Callable[[httpx.AsyncBaseTransport, httpx.Request], object] | None = act
+        self.suffix = suffix
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.act is not None and request.url.path.endswith(STATE_CHANGE):
+        if self.act is not None and request.url.path.endswith(self.suffix):
             act, self.act = self.act, None
             await act(self.inner, request)  # type: ignore[misc]
         return await self.inner.handle_async_request(request)
@@ -145,3 +149,43 @@ async def set_state_directly(
     response = await transport.handle_async_request(change)
     await response.aread()
     assert response.status_code < 300, response.content
+
+
+class BulkCreateFaults(Passthrough):
+    """`/deployments/{id}/create_flow_run/bulk` answers for chosen runs as the server does when
+    one run's insert raises — FAILED in a 200 answer — `busy[run]` times each, or claims a run
+    CREATED that it never stored (`phantom`). Rows are known by the replacement's key, which
+    names the original run; the other rows go to the real server."""
+
+    def __init__(self, busy: dict[UUID, int] | None = None, phantom: Iterable[UUID] = ()) -> None:
+        super().__init__()
+        self.busy = {f"runops-reschedule:{k}": n for k, n in (busy or {}).items()}
+        self.phantom = {f"runops-reschedule:{k}" for k in phantom}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/create_flow_run/bulk"):
+            return await self.inner.handle_async_request(request)
+        rows = json.loads(request.content)
+        answers: list[dict[str, object] | None] = [None] * len(rows)
+        forward: list[int] = []
+        for i, row in enumerate(rows):
+            key = row.get("idempotency_key")
+            if self.busy.get(key, 0) > 0:
+                self.busy[key] -= 1
+                answers[i] = {"status": "FAILED", "error": "(sqlite3.OperationalError) database is locked"}
+            elif key in self.phantom:
+                answers[i] = {"status": "CREATED", "flow_run_id": str(uuid4())}
+            else:
+                forward.append(i)
+        if forward:
+            sent = httpx.Request(
+                request.method,
+                request.url,
+                headers={k: v for k, v in request.headers.items() if k != "content-length"},
+                json=[rows[i] for i in forward],
+            )
+            response = await self.inner.handle_async_request(sent)
+            await response.aread()
+            for i, answer in zip(forward, json.loads(response.content)["results"], strict=True):
+                answers[i] = answer
+        return httpx.Response(200, json={"results": answers}, request=request)

@@ -19,10 +19,12 @@ from runops import late
 from runops.audit import AuditLog
 from runops.connection import call
 from runops.errors import ApiUnreachable, BadInput
-from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report
+from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
+from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
+from tests.faults import BeforeChange, BulkCreateFaults, set_state_directly
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -288,7 +290,7 @@ def test_recreate_copies_every_field_and_leaves_one_run_per_original(prefect: Pr
     assert not {r.id for r in runs} & {r.id for r in after}
     by_key = {r.idempotency_key: r for r in after}
     for old, item in zip(runs, plan.items, strict=True):
-        new = by_key[late.idempotency_key(old.id)]
+        new = by_key[idempotency_key(old.id)]
         assert new.name == old.name and new.parameters == old.parameters == {"x": 5}
         assert set(new.tags) == set(old.tags) and new.job_variables == old.job_variables == {"cpu": 2}
         assert new.work_queue_name == old.work_queue_name and new.work_pool_name == "late-pool"
@@ -431,7 +433,116 @@ def test_recreate_fault_between_create_and_delete_then_rerun(
     assert rerun.totals == {"done": 4, "skipped": 0, "failed": 0}
     stored = prefect.runs_of(deployment)
     assert len(stored) == 6 and not originals & {r.id for r in stored}
-    assert {r.idempotency_key for r in stored} == {late.idempotency_key(i) for i in originals}
+    assert {r.idempotency_key for r in stored} == {idempotency_key(i) for i in originals}
+
+
+def test_recreate_in_bulk_one_create_and_one_delete_call_per_batch(prefect: Prefect) -> None:
+    deployment = prefect.deployment(work_pool="late-pool", tags=["nightly"], parameters={"x": 1})
+    runs = prefect.late_runs(deployment, 45, tags=["extra"], parameters={"x": 5}, job_variables={"cpu": 2})
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
+    started, moves_on_late = runs[7].id, runs[1].id
+    prefect.set_state(started, Running())  # between preview and apply
+
+    async def start_it(transport: httpx.AsyncBaseTransport, req: httpx.Request) -> None:
+        # between its replacement's creation and the originals' delete (a worker picks it up)
+        await set_state_directly(transport, req, moves_on_late, "RUNNING", "Running")
+
+    counter = Counting()
+    with_race = BeforeChange(start_it, suffix="/flow_runs/bulk_delete")
+    with_race.inner = counter
+    report = apply(prefect, plan, transport=with_race, options=replace(FAST, concurrency=1))
+    # 45 runs in batches of 3: one bulk create and one bulk delete per batch, no per-run calls
+    # answered calls (the client repeats a 503 "database is locked" itself; a create is also sent
+    # again for rows the shared SQLite answered "database is locked" inside a 200)
+    answered = [p for p in counter.paths if p.startswith("POST") and p.endswith(" 200")]
+    assert 15 <= sum(p.endswith("/create_flow_run/bulk 200") for p in answered) <= 20, counter.paths
+    assert sum(p.endswith("/flow_runs/bulk_delete 200") for p in answered) == 15
+    assert not [p for p in counter.paths if "/create_flow_run " in p]  # no per-run creates
+
+    results = {r.run_id: r for r in report.results}
+    assert report.totals == {"done": 43, "skipped": 2, "failed": 0}
+    assert results[started].reason == "now Running"
+    assert results[moves_on_late].reason == "now Running; its replacement was removed again"
+
+    after = prefect.runs_of(deployment)
+    kept = {started, moves_on_late}
+    assert {r.id for r in after if r.id in {x.id for x in runs}} == kept  # only those two originals left
+    assert len(after) == 45  # one run per original: 43 replacements + the 2 that started
+    by_key = {r.idempotency_key: r for r in after if r.idempotency_key}
+    for old, item in zip(runs, plan.items, strict=True):
+        if old.id in kept:
+            assert idempotency_key(old.id) not in by_key
+            continue
+        new = by_key[idempotency_key(old.id)]
+        assert new.name == old.name and new.parameters == {"x": 5} and new.job_variables == {"cpu": 2}
+        assert set(new.tags) == set(old.tags) and new.work_pool_name == "late-pool"
+        assert new.state_name == "Scheduled" and new.next_scheduled_start_time == item.new_time
+        assert results[old.id].reason == f"replaced by run {new.id}"
+
+    again = apply(prefect, plan)  # the same plan again: nothing is made twice
+    assert again.totals == {"done": 43, "skipped": 2, "failed": 0}
+    assert len(prefect.runs_of(deployment)) == 45
+
+
+def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
+    prefect: Prefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 60, concurrency=1)
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
+    # batches of 3: the 2nd batch's replacements are made but the answer is lost; then the API is gone
+    broken = BreakAfter("/create_flow_run/bulk", after=1, lose_response=True)
+    with monkeypatch.context() as env:
+        env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
+        report = apply(prefect, plan, transport=broken, options=replace(FAST, concurrency=1))
+    assert report.totals == {"done": 3, "skipped": 0, "failed": 57}
+
+    stored = prefect.runs_of(deployment)
+    originals = {r.id for r in runs}
+    assert len([r for r in stored if r.id in originals]) == 57  # nothing deleted before its copy exists
+    assert len([r for r in stored if r.id not in originals]) == 6  # incl. the batch whose answer was lost
+
+    # one of the runs whose replacement was made (answer lost) starts before the job is run again
+    # for what failed: it is kept, and the replacement made for it is removed
+    picked_up = runs[3].id
+    prefect.set_state(picked_up, Running())
+    rerun = apply(prefect, only(plan, report.failed_ids))
+    assert rerun.totals == {"done": 56, "skipped": 1, "failed": 0}
+    assert {r.reason for r in rerun.results if r.outcome == SKIPPED} == {
+        "now Running; its replacement was removed again"
+    }
+    stored = prefect.runs_of(deployment)
+    assert len(stored) == 60 and originals & {r.id for r in stored} == {picked_up}
+    assert {r.idempotency_key for r in stored if r.id != picked_up} == {
+        idempotency_key(i) for i in originals - {picked_up}
+    }
+
+
+def test_recreate_in_bulk_retries_a_busy_database_and_deletes_only_what_was_stored(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 30, concurrency=1)
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
+    lucky, unlucky, phantom = runs[0].id, runs[3].id, runs[5].id
+    # "database is locked" on all but the last try (which works), on every try (gives up), and a
+    # replacement answered CREATED that the server never stored
+    tries = late.CREATE_ATTEMPTS
+    faults = BulkCreateFaults(busy={lucky: tries - 1, unlucky: tries}, phantom=[phantom])
+    report = apply(prefect, plan, transport=faults, options=replace(FAST, concurrency=1))
+    results = {r.run_id: r for r in report.results}
+    assert report.totals == {"done": 28, "skipped": 0, "failed": 2}
+    assert results[lucky].outcome == DONE
+    assert "database is locked" in results[unlucky].reason
+    assert results[phantom].reason == "its replacement was not stored; the original is kept"
+
+    stored = prefect.runs_of(deployment)
+    originals = {r.id for r in runs}
+    assert {r.id for r in stored if r.id in originals} == {unlucky, phantom}  # kept, not lost
+    assert len(stored) == 30
+
+    rerun = apply(prefect, plan_for(prefect, request(deployment, mode="recreate", delay="3d")))
+    assert rerun.totals == {"done": 2, "skipped": 0, "failed": 0}
+    stored = prefect.runs_of(deployment)
+    assert len(stored) == 30 and not originals & {r.id for r in stored}
 
 
 @pytest.mark.parametrize(
