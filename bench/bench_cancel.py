@@ -122,7 +122,10 @@ async def runops_cancel(client: PrefectClient, full_name: str, options: ApplyOpt
     request = cancel.CancelRequest(RunSelection(states=tuple(ACTIVE), deployments=(full_name,)))
     plan = await cancel.plan_cancel(client, request)
     report = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
-    return f"concurrency settled {report.concurrency} (peak {report.peak_concurrency}); {report.summary()}"
+    return (
+        f"concurrency started at {report.start_concurrency}, settled {report.concurrency} "
+        f"(peak {report.peak_concurrency}); {report.summary()}"
+    )
 
 
 # -- harness -----------------------------------------------------------------------------------
@@ -278,6 +281,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--memory-runs", type=int, default=10_000, help="0 skips the memory measurement")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 4])
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of raw bulk vs runops, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of raw bulk vs runops, alternating")
     parser.add_argument("--no-loop", action="store_true", help="skip the (slow) seed-style loop")
     asyncio.run(main(parser.parse_args()))

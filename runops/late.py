@@ -28,6 +28,7 @@ from prefect.states import Cancelling, Scheduled
 from runops import bulk
 from runops.audit import AuditLog
 from runops.bulk import BULK_LIMIT, Outcome
+from runops.connection import explain
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -65,7 +66,7 @@ RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "dele
 POLICIES = ("shift", "fixed", "spread")
 REMAINDERS = ("leave", "cancel", "delete")
 MODES = ("in_place", "recreate")
-CREATE_ATTEMPTS = 5  # the server reports a busy SQLite per run; a few tries over ~3 s clear it
+CREATE_ATTEMPTS = 2  # bulk tries for a row; then it is created on its own
 # Only runs that have not started may be moved: never Pending/Running back to Scheduled.
 RESCHEDULABLE_STATES = ("Late", "Scheduled")
 CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
@@ -610,10 +611,8 @@ class LateBatches:
                     results[item.run_id] = await self.each.recreate(client, item, run)
                 continue
             made += created
-            for item, error in errors:  # nothing made, so the original stays as it is
-                results[item.run_id] = result_for(
-                    item, FAILED, item.state, f"the server did not create its replacement: {error}"
-                )
+            for item, run, error in errors:
+                results[item.run_id] = await self.recreate_alone(client, item, run, error)
         # The bulk call answers per run inside one transaction: delete an original only once its
         # replacement is read back from the server.
         stored = await read_by_id(client, [replacement_id for _, replacement_id in made])
@@ -633,28 +632,41 @@ class LateBatches:
             )
         return [results[item.run_id] for item in batch]
 
+    async def recreate_alone(
+        self, client: PrefectClient, item: PlannedRun, run: FlowRun, error: str
+    ) -> RunResult:
+        """A row the bulk create kept failing (a busy SQLite fails a bulk insert at once, where a
+        single create waits or is retried by the client): that run on its own, as before."""
+        try:
+            return await self.each.recreate(client, item, run)
+        except Exception as exc:  # nothing deleted without its copy: the original stays as it is
+            return result_for(
+                item,
+                FAILED,
+                item.state,
+                f"the server did not create its replacement: {error}; {explain(exc)}",
+            )
+
     @staticmethod
     async def create_with_retries(
         client: PrefectClient, deployment_id: UUID, rows: list[tuple[PlannedRun, FlowRun]]
-    ) -> tuple[list[tuple[PlannedRun, UUID]], list[tuple[PlannedRun, str]]]:
-        """The bulk create, sent again for the rows it failed (a few tries): the server reports
-        a busy database ("database is locked") per run in a 200 answer, not as a 503. Safe to
-        repeat: a replacement that exists already is found by its key, not made again."""
+    ) -> tuple[list[tuple[PlannedRun, UUID]], list[tuple[PlannedRun, FlowRun, str]]]:
+        """The bulk create, sent once more for the rows it failed: the server reports a busy
+        database ("database is locked") per run in a 200 answer, not as a 503. Safe to repeat: a
+        replacement that exists already is found by its key, not made again."""
         made: list[tuple[PlannedRun, UUID]] = []
-        errors: list[tuple[PlannedRun, str]] = []
+        errors: list[tuple[PlannedRun, FlowRun, str]] = []
         for attempt in range(CREATE_ATTEMPTS):
             answers = await create_replacements(client, deployment_id, rows)
-            again = []
             errors = []
-            for row, (replacement_id, error) in zip(rows, answers, strict=True):
+            for (item, run), (replacement_id, error) in zip(rows, answers, strict=True):
                 if replacement_id is not None:
-                    made.append((row[0], replacement_id))
+                    made.append((item, replacement_id))
                 else:
-                    again.append(row)
-                    errors.append((row[0], error))
-            if not again or attempt + 1 == CREATE_ATTEMPTS:
+                    errors.append((item, run, error))
+            if not errors or attempt + 1 == CREATE_ATTEMPTS:
                 break
-            rows = again
+            rows = [(item, run) for item, run, _ in errors]
             await asyncio.sleep(0.2 * 2**attempt * (0.5 + random.random()))
         return made, errors
 
