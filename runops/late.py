@@ -509,9 +509,10 @@ class LateRunHandler:
 
 class LateBatches:
     """One request per batch where the server takes many runs at once: runs getting the SAME new
-    time (fixed policy, or equal times) share one conditional `/flow_runs/bulk_set_state`, the
-    rest of the backlog is cancelled 25 and deleted 50 a call; the other actions (shift, spread,
-    recreate) go run by run through `LateRunHandler`."""
+    time (fixed policy, or equal times) share one conditional `/flow_runs/bulk_set_state`, a
+    deployment's runs to recreate share one bulk create and one bulk delete, the rest of the
+    backlog is cancelled 25 and deleted 50 a call; in-place shift and spread (every run its own
+    time) go run by run through `LateRunHandler`."""
 
     SIZES: ClassVar[dict[Hashable, int]] = {CANCEL: CANCEL_BATCH, DELETE: BULK_LIMIT}
 
