@@ -64,6 +64,7 @@ from runops.selection import (
     deployment_names_by_id,
     flow_names_by_id,
     iter_runs,
+    read_by_id,
     resolve,
 )
 from runops.timefmt import ensure_utc, parse_time
@@ -429,12 +430,6 @@ class CancelBatch:
             return result_for(item, SKIPPED, state.name, f"no longer stuck in Cancelling: now {state.name}")
         return None
 
-    async def read(self, client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-        )
-        return {run.id: run for run in runs}
-
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         force = batch_key(batch[0]) == FORCE_CANCEL
         answers = await self.change(client, batch, force)
@@ -443,7 +438,7 @@ class CancelBatch:
         }
         missing = [item for item in batch if item.run_id not in answers]
         if missing:  # did not match the filter: finished, cancelling, deleted — or ours already
-            now = await self.read(client, [item.run_id for item in missing])
+            now = await read_by_id(client, [item.run_id for item in missing])
             for item in missing:
                 run = now.get(item.run_id)
                 results[item.run_id] = self.as_found(batch, item, run) or result_for(

@@ -45,18 +45,14 @@ from runops.operations import (
     batch_size,
     result_for,
 )
-from runops.recreate import (
-    create_replacements,
-    read_by_id,
-    replacement_fields,
-    replacements_of,
-)
+from runops.recreate import create_replacements, replacement_fields, replacements_of
 from runops.selection import (
     ResolvedSelection,
     RunSelection,
     deployment_names_by_id,
     list_deployments,
     read_all,
+    read_by_id,
     resolve,
 )
 from runops.timefmt import ensure_utc, format_duration, parse_duration, parse_time
@@ -362,8 +358,8 @@ class LateRunHandler:
             return await self.reschedule(client, item)
         if item.action == RECREATE:
             run, skipped = await self.reread(client, item)
-            if skipped is not None and run is None:
-                return await self.already_replaced(client, item) or skipped
+            if run is None:
+                return (await self.gone(client, [item]))[0]
             if skipped is not None:
                 return (await self.drop_strays(client, [skipped]))[0]
             assert run is not None
@@ -499,12 +495,16 @@ class LateRunHandler:
                 )
         return out
 
-    async def already_replaced(self, client: PrefectClient, item: PlannedRun) -> RunResult | None:
-        """The original is gone: if our replacement exists, an earlier attempt did the job."""
-        found = (await replacements_of(client, [item.run_id])).get(item.run_id)
-        if found is not None:
-            return result_for(item, DONE, found.state_name, f"replaced by run {found.id}")
-        return None
+    async def gone(self, client: PrefectClient, items: list[PlannedRun]) -> list[RunResult]:
+        """Originals no longer found: done if our replacement exists (an earlier attempt did the
+        job), else deleted meanwhile — in one read."""
+        found = await replacements_of(client, [item.run_id for item in items])
+        return [
+            result_for(item, DONE, r.state_name, f"replaced by run {r.id}")
+            if (r := found.get(item.run_id)) is not None
+            else result_for(item, SKIPPED, None, "deleted meanwhile")
+            for item in items
+        ]
 
 
 class LateBatches:
@@ -577,14 +577,8 @@ class LateBatches:
         results: dict[UUID, RunResult] = {}
         now = await read_by_id(client, [item.run_id for item in batch])
         gone = [item for item in batch if item.run_id not in now]
-        found = await replacements_of(client, [item.run_id for item in gone])
-        for item in gone:
-            replacement = found.get(item.run_id)
-            results[item.run_id] = (
-                result_for(item, DONE, replacement.state_name, f"replaced by run {replacement.id}")
-                if replacement is not None
-                else result_for(item, SKIPPED, None, "deleted meanwhile")
-            )
+        if gone:
+            results.update((r.run_id, r) for r in await self.each.gone(client, gone))
         by_deployment: dict[UUID, list[tuple[PlannedRun, FlowRun]]] = {}
         moved_on: list[RunResult] = []
         for item in batch:

@@ -207,10 +207,13 @@ class BatchQueue:
         size: int,
         sizes: Mapping[Hashable, int] | None = None,
     ) -> None:
-        self._groups: dict[Hashable, deque[int]] = {}  # keys in the order they first appear
+        self._groups: dict[Hashable, deque[int]] = {}
         for index, item in enumerate(items):
             if item.action != SKIP:
                 self._groups.setdefault(key(item), deque()).append(index)
+        # keys in the order they first appear; a deque, since a dict whose front entries are
+        # deleted one by one is scanned from the start each time (one key per run: O(n²))
+        self._order: deque[Hashable] = deque(self._groups)
         self._size, self._sizes = size, dict(sizes or {})
 
     def __bool__(self) -> bool:
@@ -227,19 +230,22 @@ class BatchQueue:
     def take(self, cap: int | None = None) -> list[int]:
         """The next batch; `cap` makes it smaller, except for a key with a size of its own (a
         size the caller fixed, e.g. `bulk_delete`'s 50 a call, is kept)."""
-        key, group = next(iter(self._groups.items()))
+        key = self._order[0]
+        group = self._groups[key]
         n = min(len(group), self._limit(key))
         if cap and key not in self._sizes:
             n = min(n, cap)
         batch = [group.popleft() for _ in range(n)]
         if not group:
             del self._groups[key]
+            self._order.popleft()
         return batch
 
     def rest(self) -> list[int]:
         """Everything not handed out yet (and empties the queue)."""
         rest = [index for group in self._groups.values() for index in group]
         self._groups.clear()
+        self._order.clear()
         return sorted(rest)
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentFlowRunCreate
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterIdempotencyKey
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled, to_state_create
 
@@ -62,16 +62,6 @@ async def create_replacements(
         (UUID(str(a["flow_run_id"])), "") if a.get("flow_run_id") else (None, a.get("error") or "not created")
         for a in answers
     ]
-
-
-async def read_by_id(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
-    """These runs as they are now, in one read (missing: deleted)."""
-    if not ids:
-        return {}
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-    )
-    return {run.id: run for run in runs}
 
 
 async def replacements_of(client: PrefectClient, originals: list[UUID]) -> dict[UUID, FlowRun]:

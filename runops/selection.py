@@ -344,3 +344,13 @@ async def read_all(
     async for page in iter_runs(client, resolved, sort=sort, limit=limit):
         runs.extend(page)
     return runs
+
+
+async def read_by_id(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
+    """These runs as they are now, in one read (missing: deleted)."""
+    if not ids:
+        return {}
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+    )
+    return {run.id: run for run in runs}
