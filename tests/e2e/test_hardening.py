@@ -147,7 +147,7 @@ def _hostile_runs(prefect: Prefect, deployment: Deployment, tag: str) -> list[Fl
             for index, name in enumerate(HOSTILE)
         ]
 
-    return prefect.run(create)
+    return prefect.harness(create)
 
 
 def assert_inert(page: Page) -> None:

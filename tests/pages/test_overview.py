@@ -16,9 +16,9 @@ def test_overview_shows_counts_and_late_backlog(prefect: Prefect) -> None:
 
     # Tests run one at a time, but the server's late-marking service may turn other tests'
     # Scheduled runs Late at any moment: the page must show a count between two reads around it.
-    before = prefect.run(state_counts)
+    before = prefect.harness(state_counts)
     at = open_app()
-    after = prefect.run(state_counts)
+    after = prefect.harness(state_counts)
     assert not at.exception, at.exception
     for state in ("Late", "Running", "Completed", "Scheduled"):
         shown = metric_value(at, state)

@@ -193,8 +193,8 @@ def test_subprocess_entrypoints(prefect: Prefect) -> None:
 def test_demo_seed_names_the_database_or_refuses(prefect: Prefect) -> None:
     # a server named by URL is seeded only when its database is named too (demo history is
     # written there); without it nothing is created
-    before = prefect.run(lambda client: client.count_flow_runs())
+    before = prefect.harness(lambda client: client.count_flow_runs())
     result = invoke("demo", "seed", "--api-url", prefect.settings.api_url or "")
     assert result.exit_code == 2
     assert "--database-url" in result.stderr
-    assert prefect.run(lambda client: client.count_flow_runs()) == before
+    assert prefect.harness(lambda client: client.count_flow_runs()) == before
