@@ -86,7 +86,10 @@ class AdaptiveConcurrency:
     level); climb while a level is at least `gain` times as fast as the one below (1.0: not
     slower — a window is noisy, and trying one level too many costs one window, while stopping
     one level short costs the rest of the job); when climbing stops and the lowest level tried
-    is the best so far, try the one below it once; then settle on the best level measured.
+    is the best so far, try the one below it once; then settle on the lowest level measured
+    within `tie` of the best — the same speed for less load on the server, and a window's noise
+    is about that size (bench/RESULTS.md: on SQLite and PostgreSQL the top levels are within a
+    few per cent of each other, and the higher one is the slower over a whole job more often).
     Halve and settle at once on overload (429/503/locked).
 
     `warm` (where the previous job of the same kind on the same API settled) starts the job at
@@ -102,6 +105,7 @@ class AdaptiveConcurrency:
     min_seconds: float = 2.0
     warm: Settled | None = None
     keep: float = 0.8
+    tie: float = 0.05
     limit: int = field(init=False)
     start: int = field(init=False)
     overloaded_seen: bool = field(init=False, default=False)
@@ -158,7 +162,9 @@ class AdaptiveConcurrency:
         if best == lowest and lowest // 2 >= 1 and lowest // 2 not in self._best:
             self._move(lowest // 2)
             return
-        self.limit, self._frozen = best, True
+        fast_enough = self._best[best] * (1.0 - self.tie)
+        self.limit = min(level for level, rate in self._best.items() if rate >= fast_enough)
+        self._frozen = True
 
     def _move(self, level: int) -> None:
         self._skip = self.limit  # answers to requests sent at the old level are not this level's

@@ -49,6 +49,17 @@ def test_plateau_settles_near_the_best() -> None:
     assert c.settled != 8
 
 
+def test_near_tie_settles_on_the_lower_level() -> None:
+    # 4 measures 3 % above 2 (noise-sized): the same speed for half the load on the server
+    c = AdaptiveConcurrency()
+    assert drive(c, {1: 30, 2: 36, 4: 37, 8: 35}) == [2, 4, 8, 2]
+    assert c.settled == 2
+    # a clear gain is kept
+    c = AdaptiveConcurrency()
+    drive(c, {1: 30, 2: 36, 4: 40, 8: 35})
+    assert c.settled == 4
+
+
 def test_answers_from_the_previous_level_are_not_counted() -> None:
     c = AdaptiveConcurrency(initial=1)
     now = 0.0

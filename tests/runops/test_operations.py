@@ -192,9 +192,9 @@ def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_se
         plan = Plan(action, "sel", _items(n))
         return _run(prefect, plan, Batching(steady, key=lambda i: 0, size=batch_size(n)), **options)[0]
 
-    first = job("touch", 3000)
+    first = job("touch", 6000)
     assert (first.start_concurrency, first.concurrency) == (2, 8)
-    assert first.totals["done"] == 3000 and "started at 2" in first.summary()
+    assert first.totals["done"] == 6000 and "started at 2" in first.summary()
     settled_at = next(i for i, size in enumerate(sizes) if size == 50)
     assert set(sizes[:settled_at]) == {EXPLORE_BATCH} and set(sizes[settled_at:-1]) == {50}
 
