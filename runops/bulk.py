@@ -9,7 +9,7 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter
 from prefect.client.schemas.objects import State
-from prefect.client.schemas.responses import OrchestrationResult
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.states import to_state_create
 
 BULK_LIMIT = 50  # the server refuses more runs per bulk call
@@ -24,6 +24,12 @@ class Outcome:
     state_name: str | None
     reason: str = ""
     transition_id: UUID | None = None
+
+    @property
+    def server_failed(self) -> bool:
+        """The server raised while changing this run inside a bulk call: it answers ABORT
+        without a state. The run was not changed and is still due — a failure, not a skip."""
+        return self.status == SetStateStatus.ABORT.value and self.state_type is None
 
     @classmethod
     def of(cls, result: OrchestrationResult[Any]) -> Outcome:

@@ -31,7 +31,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
+from prefect.client.schemas.responses import OrchestrationResult
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State, to_state_create
 
@@ -359,8 +359,7 @@ def _judge(item: PlannedRun, answer: Outcome) -> RunResult:
         return result_for(item, DONE, after, note)
     if state_type in TERMINAL_VALUES:
         return result_for(item, SKIPPED, after, f"finished meanwhile: {answer.reason or after}")
-    if answer.status == SetStateStatus.ABORT.value and state_type is None:
-        # the server failed on this one run inside a bulk call (it answers ABORT without a state)
+    if answer.server_failed:
         return result_for(item, FAILED, None, f"the server could not change it: {answer.reason}")
     return result_for(item, FAILED, after, f"the server refused ({answer.status}): {answer.reason}")
 

@@ -671,7 +671,13 @@ def late_batches(plan: Plan) -> Batching:
     return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)), sizes=LateBatches.SIZES)
 
 
+def _server_failed(item: PlannedRun, answer: Outcome) -> RunResult:
+    return result_for(item, FAILED, None, f"the server could not change it: {answer.reason}")
+
+
 def _rescheduled(item: PlannedRun, answer: Outcome) -> RunResult:
+    if answer.server_failed:
+        return _server_failed(item, answer)
     if answer.state_type == StateType.SCHEDULED.value and answer.state_name == "Scheduled":
         return result_for(item, DONE, answer.state_name)
     return result_for(item, SKIPPED, answer.state_name, answer.reason or "the server refused the change")
@@ -681,6 +687,8 @@ def _cancelled(item: PlannedRun, answer: Outcome) -> RunResult:
     # Cancelling without force: the server cancels a not-started run atomically and never
     # overwrites a finished one. It may answer REJECT while the run *is* Cancelled, so
     # judge by the returned state's type, not by the status.
+    if answer.server_failed:
+        return _server_failed(item, answer)
     if answer.state_type == StateType.CANCELLED.value:
         return result_for(item, DONE, answer.state_name)
     if answer.state_type == StateType.CANCELLING.value:

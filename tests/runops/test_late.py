@@ -24,7 +24,7 @@ from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
-from tests.faults import BeforeChange, BulkCreateFaults, set_state_directly
+from tests.faults import BeforeChange, BulkCreateFaults, RunFaults, set_state_directly
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -408,6 +408,39 @@ def test_api_failure_mid_apply_then_rerun_finishes_without_duplicates(
     for item in plan.items:
         assert stored[item.run_id].next_scheduled_start_time == item.new_time
         assert state_names(prefect, item.run_id).count("Scheduled") == 1  # moved exactly once
+
+
+@pytest.mark.parametrize("policy", [{"delay": "1d"}, {"policy": "fixed", "at": "now+1d"}])
+def test_a_change_the_server_fails_is_failed_not_skipped_and_the_rerun_of_what_failed_does_it(
+    prefect: Prefect, policy: dict[str, str]
+) -> None:
+    # Inside /flow_runs/bulk_set_state the server answers ABORT without a state for a run whose
+    # change raised: that run was not changed and is still due, so it is "failed" (and retried
+    # by "again, only what failed"), not "skipped".
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 6)
+    plan = plan_for(prefect, request(deployment, limit=4, remainder="cancel", **policy))
+    assert [i.action for i in plan.items] == ["reschedule"] * 4 + ["cancel"] * 2
+    hit = [runs[1].id, runs[5].id]  # one to reschedule, one of the rest to cancel
+
+    report = apply(prefect, plan, transport=RunFaults(hit))
+    assert report.totals == {"done": 4, "skipped": 0, "failed": 2}
+    assert set(report.failed_ids) == set(hit)
+    assert all("injected fault" in r.reason for r in report.results if r.outcome == FAILED)
+    stored = by_id(prefect.runs_of(deployment))
+    assert [stored[i].state_name for i in hit] == ["Late", "Late"]  # untouched
+    assert stored[hit[0]].next_scheduled_start_time == plan.items[1].scheduled_time
+
+    rest = apply(prefect, only(plan, report.failed_ids))
+    assert rest.totals == {"done": 2, "skipped": 0, "failed": 0}
+    stored = by_id(prefect.runs_of(deployment))
+    assert set(stored) == {r.id for r in runs}
+    for item in plan.items:
+        run = stored[item.run_id]
+        if item.action == "reschedule":
+            assert run.state_name == "Scheduled" and run.next_scheduled_start_time == item.new_time
+        else:
+            assert run.state_name == "Cancelled"
 
 
 def test_recreate_fault_between_create_and_delete_then_rerun(
