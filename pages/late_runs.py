@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 from runops import late
 from runops.connection import call
 from runops.errors import RunopsError
-from runops.operations import Plan, Progress, Report
+from runops.operations import Plan, Progress, Report, only
 from runops.settings import Settings
 from ui.context import actor, audit_log, refusal, timezone
 from ui.fmt import ago, local_time
@@ -32,6 +33,26 @@ def stale() -> None:
     """Any changed input makes the preview out of date: it has to be made again."""
     for suffix in ("preview", "plan", "dialog", "consent"):
         st.session_state.pop(f"{KEY}.{suffix}", None)
+
+
+def retry_failed() -> None:
+    """'Apply what failed again': the applied plan narrowed to its failed runs, back to the preview.
+
+    The same plan, not a fresh one: a run whose first attempt half-happened (a recreate copy
+    made, its original not yet deleted) is finished or cleaned up, where a new plan would not
+    see an original that has since started. Consent to past times is asked again, for today's
+    clock; without past times the dialog opens at once.
+    """
+    report: Report | None = st.session_state.get(f"{KEY}.report")
+    applied: Plan | None = st.session_state.get(f"{KEY}.applied")
+    if report is None or applied is None:
+        return
+    again = only(applied, report.failed_ids)
+    again = replace(again, options={**again.options, "allow_past": False})
+    st.session_state[f"{KEY}.preview"] = again
+    st.session_state[f"{KEY}.plan"] = again
+    st.session_state.pop(f"{KEY}.consent", None)
+    st.session_state[f"{KEY}.dialog"] = not late.past_items(again)
 
 
 def preview_frame(plan: Plan, settings: Settings, now: datetime) -> pd.DataFrame:
@@ -173,6 +194,9 @@ def apply(plan: Plan, progress: Progress) -> Report:
 
 
 confirmed = bool(st.session_state.get(f"{KEY}.go"))
+if confirmed:
+    # kept for "apply what failed again": run_if_confirmed drops the plan once applied
+    st.session_state[f"{KEY}.applied"] = st.session_state.get(f"{KEY}.plan")
 run_if_confirmed(KEY, apply)
 if confirmed and f"{KEY}.plan" not in st.session_state:
     st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
@@ -224,4 +248,11 @@ if plan is not None:
             disabled=bool(why_not) or not consent,
         )
 
-show_report(KEY, settings)
+report = show_report(KEY, settings)
+if report is not None and report.failed_ids and st.session_state.get(f"{KEY}.applied") is not None:
+    st.button(
+        f"Apply what failed again ({len(report.failed_ids):,})",
+        icon=":material/replay:",
+        on_click=retry_failed,
+        key=f"{KEY}.retry",
+    )

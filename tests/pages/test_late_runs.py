@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from runops import connection
 from tests.apptest import metric_value, open_app
 from tests.factories import Deployment, Prefect
+from tests.faults import RunFaults
 
 PAGE = "pages/late_runs.py"
 
@@ -58,6 +61,38 @@ def test_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
         assert stored is not None and stored.state_name == "Scheduled"
         assert stored.next_scheduled_start_time is not None and run.next_scheduled_start_time is not None
         assert (stored.next_scheduled_start_time - run.next_scheduled_start_time).days == 2
+
+
+def test_apply_what_failed_again(prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 3)
+    fault = RunFaults([runs[0].id])  # the server fails to change this one inside its bulk call
+    build = connection.build_client
+    monkeypatch.setattr(
+        connection, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
+    )
+
+    at = choose(late_page(), deployment, delay="2d")
+    at.button(key="late.open").click().run()
+    at.button(key="late.confirm").click().run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 2 and metric_value(at, "Failed") == 1
+    failed = at.dataframe[0].value.query("Outcome == 'failed'")
+    assert list(failed["Run"]) == [runs[0].name] and "injected fault" in failed["Reason"].iloc[0]
+    assert [prefect.read(r.id).state_name for r in runs] == ["Late", "Scheduled", "Scheduled"]
+
+    fault.failing.clear()
+    at.button(key="late.retry").click().run()
+    assert at.button(key="late.confirm")  # straight back to the dialog, with the failed run only
+    assert any("1** run(s) will change" in m.value for m in at.markdown)
+    at.button(key="late.confirm").click().run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 1 and metric_value(at, "Failed") == 0
+    assert "late.retry" not in [b.key for b in at.button]
+    for run in runs:  # every run moved exactly once, by two days
+        stored = prefect.read(run.id)
+        assert stored is not None and stored.state_name == "Scheduled"
+        assert stored.next_scheduled_start_time == run.next_scheduled_start_time + timedelta(days=2)
 
 
 def test_many_runs_need_the_count_typed_and_the_rest_is_deleted(prefect: Prefect, tmp_home) -> None:
