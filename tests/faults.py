@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
@@ -29,6 +30,18 @@ class Passthrough(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self.inner.handle_async_request(request)
+
+    async def forward_json(self, request: httpx.Request, body: object) -> tuple[int, Any]:
+        """Send `request` to the real server with another JSON body; its status and JSON answer."""
+        sent = httpx.Request(
+            request.method,
+            request.url,
+            headers={k: v for k, v in request.headers.items() if k != "content-length"},
+            json=body,
+        )
+        response = await self.inner.handle_async_request(sent)
+        await response.aread()
+        return response.status_code, json.loads(response.content)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -104,17 +117,9 @@ class RunFaults(Passthrough):
         if not rest:
             return httpx.Response(200, json={"results": aborted}, request=request)
         body["flow_runs"]["id"]["any_"] = rest
-        forwarded = httpx.Request(
-            request.method,
-            request.url,
-            headers={k: v for k, v in request.headers.items() if k != "content-length"},
-            json=body,
-        )
-        response = await self.inner.handle_async_request(forwarded)
-        await response.aread()
-        answer = json.loads(response.content)
+        status, answer = await self.forward_json(request, body)
         answer["results"] = [*answer.get("results", []), *aborted]
-        return httpx.Response(response.status_code, json=answer, request=request)
+        return httpx.Response(status, json=answer, request=request)
 
 
 class BeforeChange(Passthrough):
@@ -134,7 +139,7 @@ class BeforeChange(Passthrough):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.act is not None and request.url.path.endswith(self.suffix):
             act, self.act = self.act, None
-            await act(self.inner, request)  # type: ignore[misc]
+            await act(self.inner, request)
         return await self.inner.handle_async_request(request)
 
 
@@ -178,14 +183,7 @@ class BulkCreateFaults(Passthrough):
             else:
                 forward.append(i)
         if forward:
-            sent = httpx.Request(
-                request.method,
-                request.url,
-                headers={k: v for k, v in request.headers.items() if k != "content-length"},
-                json=[rows[i] for i in forward],
-            )
-            response = await self.inner.handle_async_request(sent)
-            await response.aread()
-            for i, answer in zip(forward, json.loads(response.content)["results"], strict=True):
-                answers[i] = answer
+            _, answer = await self.forward_json(request, [rows[i] for i in forward])
+            for i, row_answer in zip(forward, answer["results"], strict=True):
+                answers[i] = row_answer
         return httpx.Response(200, json={"results": answers}, request=request)
