@@ -8,13 +8,20 @@ import streamlit as st
 from runops import cancel
 from runops.connection import call
 from runops.errors import RunopsError
-from runops.operations import SKIP, Plan, Progress, Report, only
+from runops.operations import SKIP, Plan, Progress, Report
 from runops.selection import filter_options
 from runops.settings import Settings
 from ui.context import actor, audit_log, refusal, timezone
 from ui.fmt import local_time
 from ui.guard import page_setup
-from ui.operation import confirm_button, inert, link_config, run_if_confirmed, show_report
+from ui.operation import (
+    confirm_button,
+    failed_again,
+    inert,
+    link_config,
+    run_if_confirmed,
+    show_report,
+)
 
 KEY = "cancel"
 PREVIEW_ROWS = 200
@@ -35,11 +42,9 @@ def stale() -> None:
 
 def retry_failed() -> None:
     """'Cancel what failed again': the applied plan narrowed to its failed runs, straight to the dialog."""
-    report: Report | None = st.session_state.get(f"{KEY}.report")
-    applied: Plan | None = st.session_state.get(f"{KEY}.applied")
-    if report is None or applied is None:
+    again = failed_again(KEY)
+    if again is None:
         return
-    again = only(applied, report.failed_ids)
     st.session_state[f"{KEY}.preview"] = again
     st.session_state[f"{KEY}.plan"] = again
     st.session_state[f"{KEY}.dialog"] = True
@@ -166,9 +171,6 @@ def apply(plan: Plan, progress: Progress) -> Report:
 
 
 confirmed = bool(st.session_state.get(f"{KEY}.go"))
-if confirmed:
-    # kept for "cancel what failed again": run_if_confirmed drops the plan once applied
-    st.session_state[f"{KEY}.applied"] = st.session_state.get(f"{KEY}.plan")
 before = st.session_state.get(f"{KEY}.report")
 run_if_confirmed(KEY, apply)
 if confirmed and f"{KEY}.plan" not in st.session_state:
@@ -200,11 +202,4 @@ if plan is not None:
         st.info("Every planned run is skipped: nothing to cancel.")
     confirm_button(KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not))
 
-report = show_report(KEY, settings)
-if report is not None and report.failed_ids and st.session_state.get(f"{KEY}.applied") is not None:
-    st.button(
-        f"Cancel what failed again ({len(report.failed_ids):,})",
-        icon=":material/replay:",
-        on_click=retry_failed,
-        key=f"{KEY}.retry",
-    )
+show_report(KEY, settings, "Cancel what failed again ({n})", retry_failed)

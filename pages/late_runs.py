@@ -11,12 +11,19 @@ import streamlit as st
 from runops import late
 from runops.connection import call
 from runops.errors import RunopsError
-from runops.operations import Plan, Progress, Report, only
+from runops.operations import Plan, Progress, Report
 from runops.settings import Settings
 from ui.context import actor, audit_log, refusal, timezone
 from ui.fmt import ago, local_time
 from ui.guard import page_setup
-from ui.operation import confirm_button, inert, link_config, run_if_confirmed, show_report
+from ui.operation import (
+    confirm_button,
+    failed_again,
+    inert,
+    link_config,
+    run_if_confirmed,
+    show_report,
+)
 
 KEY = "late"
 PREVIEW_ROWS = 200
@@ -43,11 +50,9 @@ def retry_failed() -> None:
     see an original that has since started. Consent to past times is asked again, for today's
     clock; without past times the dialog opens at once.
     """
-    report: Report | None = st.session_state.get(f"{KEY}.report")
-    applied: Plan | None = st.session_state.get(f"{KEY}.applied")
-    if report is None or applied is None:
+    again = failed_again(KEY)
+    if again is None:
         return
-    again = only(applied, report.failed_ids)
     again = replace(again, options={**again.options, "allow_past": False})
     st.session_state[f"{KEY}.preview"] = again
     st.session_state[f"{KEY}.plan"] = again
@@ -194,9 +199,6 @@ def apply(plan: Plan, progress: Progress) -> Report:
 
 
 confirmed = bool(st.session_state.get(f"{KEY}.go"))
-if confirmed:
-    # kept for "apply what failed again": run_if_confirmed drops the plan once applied
-    st.session_state[f"{KEY}.applied"] = st.session_state.get(f"{KEY}.plan")
 run_if_confirmed(KEY, apply)
 if confirmed and f"{KEY}.plan" not in st.session_state:
     st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
@@ -248,11 +250,4 @@ if plan is not None:
             disabled=bool(why_not) or not consent,
         )
 
-report = show_report(KEY, settings)
-if report is not None and report.failed_ids and st.session_state.get(f"{KEY}.applied") is not None:
-    st.button(
-        f"Apply what failed again ({len(report.failed_ids):,})",
-        icon=":material/replay:",
-        on_click=retry_failed,
-        key=f"{KEY}.retry",
-    )
+show_report(KEY, settings, "Apply what failed again ({n})", retry_failed)

@@ -5,6 +5,7 @@ State per operation `key` in st.session_state:
   {key}.dialog  True while the confirmation dialog is open
   {key}.go      set by the dialog's Confirm (an on_click callback, so AppTest can drive it)
   {key}.report  the Report of the last apply
+  {key}.applied the Plan of the last apply (for "… what failed again")
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from runops.errors import RunopsError
-from runops.operations import FAILED, SKIP, Plan, PlannedRun, Progress, Report, RunResult
+from runops.operations import FAILED, SKIP, Plan, PlannedRun, Progress, Report, RunResult, only
 from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui.fmt import local_time
@@ -163,6 +164,7 @@ def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> Non
     if plan is None:
         st.error("Nothing to apply: preview again.")
         return
+    st.session_state[f"{key}.applied"] = plan  # the plan itself is dropped once applied
     bar = st.progress(0.0, text=f"Starting: {len(plan):,} runs…")
 
     def progress(done: int, total: int, result: RunResult) -> None:
@@ -203,8 +205,23 @@ def report_frame(report: Report, settings: Settings) -> pd.DataFrame:
     )
 
 
-def show_report(key: str, settings: Settings, retry_label: str | None = None) -> Report | None:
-    """The per-run result with totals; offers to retry only what failed."""
+def failed_again(key: str) -> Plan | None:
+    """The last applied plan narrowed to the runs that failed (None: nothing failed)."""
+    report: Report | None = st.session_state.get(f"{key}.report")
+    applied: Plan | None = st.session_state.get(f"{key}.applied")
+    if report is None or applied is None or not report.failed_ids:
+        return None
+    return only(applied, report.failed_ids)
+
+
+def show_report(
+    key: str,
+    settings: Settings,
+    retry_label: str | None = None,
+    on_retry: Callable[[], None] | None = None,
+) -> Report | None:
+    """The per-run result with totals; with `retry_label` ("… ({n})") and `on_retry`, a button
+    to apply the same plan again to the failed runs only."""
     report: Report | None = st.session_state.get(f"{key}.report")
     if report is None:
         return None
@@ -220,4 +237,11 @@ def show_report(key: str, settings: Settings, retry_label: str | None = None) ->
     st.dataframe(
         report_frame(report, settings), hide_index=True, column_config=link_config(), width="stretch"
     )
+    if retry_label and on_retry and report.failed_ids and st.session_state.get(f"{key}.applied"):
+        st.button(
+            retry_label.format(n=f"{len(report.failed_ids):,}"),
+            icon=":material/replay:",
+            on_click=on_retry,
+            key=f"{key}.retry",
+        )
     return report
