@@ -45,6 +45,8 @@ def test_reschedule_late_runs_in_the_browser(prefect: Prefect, page, dashboard_u
     expect(done).to_contain_text("4")
     expect(page.get_by_test_id("stAlert").filter(has_text="4 done, 0 skipped, 0 failed")).to_be_visible()
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)  # stale elements gone
+    # the applied preview is history: its Apply button goes, so the plan cannot be applied twice
+    expect(page.get_by_role("button", name="Apply to 4 runs…")).to_have_count(0)
     shot(page, "late_runs_result")
 
     for run in runs:
