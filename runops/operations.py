@@ -285,7 +285,6 @@ class ApplyOptions:
     backoff_s: float = 0.5
     time_limit_s: float | None = None
     unreachable_after: int = 3  # consecutive unreachable failures that stop the job
-    explore_batch: int | None = EXPLORE_BATCH  # runs a request while measuring; None: full size
 
 
 async def apply_plan(
@@ -370,7 +369,7 @@ async def apply_plan(
                     f"not attempted: the job's time limit of {options.time_limit_s:.0f}s was reached"
                 )
                 break
-            cap = options.explore_batch if controller.exploring else None
+            cap = EXPLORE_BATCH if controller.exploring else None
             pending.add(asyncio.create_task(run_batch(queue.take(cap))))
         if not pending:
             break
