@@ -33,11 +33,21 @@ class FixedConcurrency:
 
 @dataclass(frozen=True)
 class Settled:
-    """Where an adaptive job ended up: its level and the runs/s measured there."""
+    """Where an adaptive job ended up: its level and the runs/s measured there.
+
+    A job can end before it has measured every level it meant to try (a few hundred runs are a
+    handful of windows). Then `measured` holds the windows it did measure and `level` is the one
+    it was still measuring: the next job resumes the climb there instead of starting cold.
+    """
 
     level: int
     rate: float
     at: float  # time.monotonic() when it was measured
+    measured: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def unfinished(self) -> bool:
+        return bool(self.measured)
 
 
 class SettledLevels:
@@ -59,13 +69,19 @@ class SettledLevels:
         return found if found is not None and now - found.at <= self.ttl_s else None
 
     def learn(self, key: tuple[str, ...], controller: AdaptiveConcurrency, now: float | None = None) -> None:
-        """Keep what the controller measured at the level it settled on (nothing if it never did)."""
+        """Keep where the controller settled, or how far its climb got (nothing new if it measured
+        no whole window: what an earlier job learnt stays until it expires)."""
         if controller.overloaded_seen:
             self._by_key.pop(key, None)
             return
         rate = controller.rate
-        if rate is not None:
-            at = time.monotonic() if now is None else now
+        if controller.windows == 0 or rate is None:
+            return
+        at = time.monotonic() if now is None else now
+        if controller.exploring:
+            measured = tuple(sorted(controller.measured.items()))
+            self._by_key[key] = Settled(controller.limit, rate, at, measured)
+        else:
             self._by_key[key] = Settled(controller.settled, rate, at)
 
     def clear(self) -> None:
@@ -94,7 +110,9 @@ class AdaptiveConcurrency:
 
     `warm` (where the previous job of the same kind on the same API settled) starts the job at
     that level; when its first window is at least `keep` times the rate measured then, the job
-    stays there without exploring, otherwise it explores from there as above.
+    stays there without exploring, otherwise it explores from there as above. A warm start from
+    an unfinished climb resumes it: the levels already measured count, and the job starts at
+    the level the previous one was still measuring.
     """
 
     initial: int = 2
@@ -116,11 +134,14 @@ class AdaptiveConcurrency:
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
+    windows: int = field(init=False, default=0)  # whole windows measured by this job
 
     def __post_init__(self) -> None:
         start = self.warm.level if self.warm is not None else self.initial
         self.limit = max(1, min(start, self.maximum))
         self.peak = self.start = self.limit
+        if self.warm is not None and self.warm.unfinished:
+            self._best = {level: rate for level, rate in self.warm.measured if level <= self.maximum}
 
     def _window(self) -> int:
         return max(self.min_window, self.per_limit * self.limit)
@@ -141,12 +162,19 @@ class AdaptiveConcurrency:
         if self._window_count < self._window() or elapsed < self.min_seconds:
             return
         self._best[self.limit] = self._window_runs / max(elapsed, 1e-6)
+        self.windows += 1
         self._decide()
 
     def _decide(self) -> None:
         here, rate = self.limit, self._best[self.limit]
         warm = self.warm
-        if warm is not None and len(self._best) == 1 and here == warm.level and rate >= self.keep * warm.rate:
+        if (
+            warm is not None
+            and not warm.unfinished
+            and len(self._best) == 1
+            and here == warm.level
+            and rate >= self.keep * warm.rate
+        ):
             self._frozen = True  # the previous job's level still holds: no windows spent elsewhere
             return
         up, down = here * 2, here // 2
@@ -162,9 +190,12 @@ class AdaptiveConcurrency:
         if best == lowest and lowest // 2 >= 1 and lowest // 2 not in self._best:
             self._move(lowest // 2)
             return
-        fast_enough = self._best[best] * (1.0 - self.tie)
-        self.limit = min(level for level, rate in self._best.items() if rate >= fast_enough)
-        self._frozen = True
+        self.limit, self._frozen = self._choice(), True
+
+    def _choice(self) -> int:
+        """The lowest level measured within `tie` of the best one."""
+        fast_enough = max(self._best.values()) * (1.0 - self.tie)
+        return min(level for level, rate in self._best.items() if rate >= fast_enough)
 
     def _move(self, level: int) -> None:
         self._skip = self.limit  # answers to requests sent at the old level are not this level's
@@ -183,10 +214,16 @@ class AdaptiveConcurrency:
         return not self._frozen
 
     @property
-    def rate(self) -> float | None:
-        """Runs/s measured at the current level, if a whole window was measured there."""
-        return self._best.get(self.limit)
+    def measured(self) -> dict[int, float]:
+        """Runs/s measured per level so far."""
+        return dict(self._best)
 
     @property
     def settled(self) -> int:
-        return self.limit
+        """The level settled on; while still exploring, the one it would settle on now."""
+        return self._choice() if self.exploring and self._best else self.limit
+
+    @property
+    def rate(self) -> float | None:
+        """Runs/s measured at the settled level, if a whole window was measured there."""
+        return self._best.get(self.settled)

@@ -134,3 +134,43 @@ def test_a_job_too_short_to_measure_teaches_nothing_and_overload_forgets() -> No
     pushed_back.overloaded()
     levels.learn(("api", "x", "1"), pushed_back)
     assert levels.recall(("api", "x", "1")) is None
+
+
+def test_a_job_that_ends_while_measuring_reports_its_best_so_far_and_the_next_job_resumes() -> None:
+    # 400-run jobs on two API workers ended inside their level-8 window: each taught nothing and
+    # the next started cold at 2 again (bench/RESULTS.md, pg-redis-2 cancel)
+    levels, key = SettledLevels(), ("api", "cancel", "10+")
+    first = AdaptiveConcurrency()
+    assert drive(first, {1: 30, 2: 36, 4: 45, 8: 44}, answers=200) == [2, 4, 8]
+    assert first.exploring and first.limit == 8 and set(first.measured) == {2, 4}
+    assert first.settled == 4 and first.rate == first.measured[4]
+    levels.learn(key, first, now=0.0)
+    resume = levels.recall(key, now=1.0)
+    assert resume == Settled(8, first.measured[4], 0.0, tuple(sorted(first.measured.items())))
+    assert resume is not None and resume.unfinished
+
+    # the next job measures 8 and settles against what the first one measured
+    near = AdaptiveConcurrency(warm=resume)
+    assert near.start == 8 and drive(near, {1: 30, 2: 36, 4: 45, 8: 44}) == [8, 4]
+    assert near.settled == 4 and not near.exploring  # 44 is within `tie` of 45: the lower level
+    faster = AdaptiveConcurrency(warm=resume)
+    assert drive(faster, {1: 30, 2: 36, 4: 45, 8: 57}) == [8]
+    assert faster.settled == 8
+
+    # a finished climb is remembered as before: the third job stays at 8 from its first window
+    levels.learn(key, faster, now=2.0)
+    third = AdaptiveConcurrency(warm=levels.recall(key, now=3.0))
+    assert drive(third, {1: 30, 2: 36, 4: 45, 8: 55}) == [8] and third.windows == 1
+
+
+def test_a_resumed_job_too_short_to_measure_keeps_what_was_learnt() -> None:
+    levels, key = SettledLevels(), ("api", "cancel", "10+")
+    first = AdaptiveConcurrency()
+    drive(first, {1: 30, 2: 36, 4: 45, 8: 44}, answers=200)
+    levels.learn(key, first, now=0.0)
+    learnt = levels.recall(key, now=0.0)
+    short = AdaptiveConcurrency(warm=learnt)
+    drive(short, {8: 44}, answers=5)  # no whole window at 8
+    assert short.windows == 0 and short.settled == 4  # its best so far is the first job's
+    levels.learn(key, short, now=10.0)
+    assert levels.recall(key, now=10.0) == learnt
