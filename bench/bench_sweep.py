@@ -4,7 +4,8 @@ in-place reschedule (shift), on one Prefect setup.
 Each variant gets its own deployment with the same N runs, seeded through Prefect's own tables
 right before it runs; the time is runops' apply of a confirmed plan (planning is the same for
 all variants and not what concurrency changes). Every variant's runs are re-read afterwards to
-check they were really changed. Target (issue #9): adaptive ≥ 0.9× the best fixed level.
+check they were really changed, and one untimed job of each kind runs first (a fresh server is
+faster for its first few jobs). Target (issue #9): adaptive ≥ 0.9× the best fixed level.
 Adaptive runs as it does in the dashboard: its first job starts cold (at 2), the next ones start
 where the previous one on this API settled (each row's note says where each round started).
 Run: `.venv/bin/python -m bench.bench_sweep --setup pg-redis-2 [--runs 400]` (not a test).
@@ -104,6 +105,11 @@ async def main(args: argparse.Namespace) -> None:
                 variants.append(("adaptive", ApplyOptions(max_concurrency=max(LEVELS))))
                 # rounds in alternating order, so that neither the growing database nor a busy
                 # moment of the machine favours one variant
+                # one untimed job first: on a fresh server the first jobs ran ~1.5× faster than
+                # every later one (SQLite cancel: ~60 runs/s, then 33–50), a step that
+                # alternating the order does not balance; fixed, so adaptive learns nothing from it
+                warmup = await runner(client, database_url, f"{job}-warmup", args.runs, variants[1][1])
+                print(f"  {job} warm-up (not counted): {warmup.seconds:.1f}s {warmup.note}", flush=True)
                 seconds: dict[str, float] = {label: 0.0 for label, _ in variants}
                 notes: dict[str, list[str]] = {label: [] for label, _ in variants}
                 for round_no in range(args.rounds):

@@ -191,6 +191,7 @@ class AdaptiveConcurrency:
             self._move(lowest // 2)
             return
         self.limit, self._frozen = self._choice(), True
+        self.peak = max(self.peak, self.limit)  # a resumed climb can settle above where this job began
 
     def _choice(self) -> int:
         """The lowest level measured within `tie` of the best one."""

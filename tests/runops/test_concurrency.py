@@ -153,6 +153,7 @@ def test_a_job_that_ends_while_measuring_reports_its_best_so_far_and_the_next_jo
     near = AdaptiveConcurrency(warm=resume)
     assert near.start == 8 and drive(near, {1: 30, 2: 36, 4: 45, 8: 44}) == [8, 4]
     assert near.settled == 4 and not near.exploring  # 44 is within `tie` of 45: the lower level
+    assert near.peak == 8
     faster = AdaptiveConcurrency(warm=resume)
     assert drive(faster, {1: 30, 2: 36, 4: 45, 8: 57}) == [8]
     assert faster.settled == 8
@@ -174,3 +175,11 @@ def test_a_resumed_job_too_short_to_measure_keeps_what_was_learnt() -> None:
     assert short.windows == 0 and short.settled == 4  # its best so far is the first job's
     levels.learn(key, short, now=10.0)
     assert levels.recall(key, now=10.0) == learnt
+
+
+def test_a_resumed_probe_down_that_settles_higher_reports_that_level_as_its_peak() -> None:
+    # the previous job measured 2 and 4 and was probing 1 when it ended
+    resume = Settled(1, 36.0, 0.0, ((2, 36.0), (4, 30.0)))
+    c = AdaptiveConcurrency(warm=resume)
+    assert drive(c, {1: 30, 2: 36, 4: 30, 8: 25}) == [1, 2]
+    assert c.settled == 2 and c.peak == 2 and c.start == 1
