@@ -103,8 +103,6 @@ async def main(args: argparse.Namespace) -> None:
                     (f"fixed {c}", ApplyOptions(concurrency=c, max_concurrency=max(LEVELS))) for c in LEVELS
                 ]
                 variants.append(("adaptive", ApplyOptions(max_concurrency=max(LEVELS))))
-                # rounds in alternating order, so that neither the growing database nor a busy
-                # moment of the machine favours one variant
                 # one untimed job first: on a fresh server the first jobs ran ~1.5× faster than
                 # every later one (SQLite cancel: ~60 runs/s, then 33–50), a step that
                 # alternating the order does not balance; fixed, so adaptive learns nothing from it
@@ -112,6 +110,8 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"  {job} warm-up (not counted): {warmup.seconds:.1f}s {warmup.note}", flush=True)
                 seconds: dict[str, float] = {label: 0.0 for label, _ in variants}
                 notes: dict[str, list[str]] = {label: [] for label, _ in variants}
+                # rounds in alternating order, so that neither the growing database nor a busy
+                # moment of the machine favours one variant
                 for round_no in range(args.rounds):
                     order = variants if round_no % 2 == 0 else variants[::-1]
                     for label, options in order:

@@ -109,8 +109,10 @@ class AdaptiveConcurrency:
     Halve and settle at once on overload (429/503/locked).
 
     `warm` (where the previous job of the same kind on the same API settled) starts the job at
-    that level; when its first window is at least `keep` times the rate measured then, the job
-    stays there without exploring, otherwise it explores from there as above. A warm start from
+    that level; when a window there is at least `keep` times the rate measured then, the job
+    stays there without exploring; when two windows in a row are below, it explores from there
+    as above (one window on one SQLite server varies by ~25 %: a single slow one is no reason
+    to spend the job at other levels). A warm start from
     an unfinished climb resumes it: the levels already measured count, and the job starts at
     the level the previous one was still measuring.
     """
@@ -131,6 +133,7 @@ class AdaptiveConcurrency:
     _best: dict[int, float] = field(init=False, default_factory=dict)
     _frozen: bool = field(init=False, default=False)
     _skip: int = field(init=False, default=0)
+    _warm_misses: int = field(init=False, default=0)
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
@@ -168,15 +171,14 @@ class AdaptiveConcurrency:
     def _decide(self) -> None:
         here, rate = self.limit, self._best[self.limit]
         warm = self.warm
-        if (
-            warm is not None
-            and not warm.unfinished
-            and len(self._best) == 1
-            and here == warm.level
-            and rate >= self.keep * warm.rate
-        ):
-            self._frozen = True  # the previous job's level still holds: no windows spent elsewhere
-            return
+        if warm is not None and not warm.unfinished and len(self._best) == 1 and here == warm.level:
+            if rate >= self.keep * warm.rate:
+                self._frozen = True  # the previous job's level still holds: no windows spent elsewhere
+                return
+            self._warm_misses += 1
+            if self._warm_misses < 2:  # measure the same level once more before leaving it
+                self._window_start, self._window_count, self._window_runs = None, 0, 0
+                return
         up, down = here * 2, here // 2
         if (
             up <= self.maximum

@@ -183,3 +183,18 @@ def test_a_resumed_probe_down_that_settles_higher_reports_that_level_as_its_peak
     c = AdaptiveConcurrency(warm=resume)
     assert drive(c, {1: 30, 2: 36, 4: 30, 8: 25}) == [1, 2]
     assert c.settled == 2 and c.peak == 2 and c.start == 1
+
+
+def test_one_slow_window_at_the_remembered_level_is_measured_again_before_exploring() -> None:
+    last = Settled(level=2, rate=50.0, at=0.0)
+    # the first window is slow (a busy moment), the second is back: stays at 2, explores nothing
+    c = AdaptiveConcurrency(warm=last)
+    now, rates = 0.0, iter([30.0] * 65 + [50.0] * 2000)
+    while c.exploring:
+        now += 1.0 / next(rates)
+        c.completed(now)
+    assert c.settled == 2 and c.windows == 2 and set(c.measured) == {2}
+    # two slow windows in a row: the server changed, the job explores from there
+    c = AdaptiveConcurrency(warm=last)
+    assert drive(c, {1: 20, 2: 30, 4: 45, 8: 40}) == [2, 4, 8, 4]
+    assert c.settled == 4 and c.windows == 4
