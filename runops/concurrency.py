@@ -78,6 +78,8 @@ class SettledLevels:
         if controller.windows == 0 or rate is None:
             return
         at = time.monotonic() if now is None else now
+        if controller.exploring and controller.limit in controller.measured:
+            return  # ended while measuring its remembered level again: one slow window, no news
         if controller.exploring:
             measured = tuple(sorted(controller.measured.items()))
             self._by_key[key] = Settled(controller.limit, rate, at, measured)

@@ -198,3 +198,11 @@ def test_one_slow_window_at_the_remembered_level_is_measured_again_before_explor
     c = AdaptiveConcurrency(warm=last)
     assert drive(c, {1: 20, 2: 30, 4: 45, 8: 40}) == [2, 4, 8, 4]
     assert c.settled == 4 and c.windows == 4
+    # a job that ends while measuring the remembered level again leaves the memory as it was
+    levels = SettledLevels()
+    levels._by_key[("api", "cancel", "10+")] = last
+    short = AdaptiveConcurrency(warm=last)
+    drive(short, {2: 30}, answers=70)  # one slow window, then part of a second
+    assert short.windows == 1 and short.exploring and short.limit == 2
+    levels.learn(("api", "cancel", "10+"), short, now=1.0)
+    assert levels.recall(("api", "cancel", "10+"), now=1.0) == last
