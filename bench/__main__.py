@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         result["wall"] = took
         results.append(result)
     wall = time.monotonic() - started
+    shutil.rmtree(workdir, ignore_errors=True)
     text = "\n".join(
         [
             "# runops benchmarks",

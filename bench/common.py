@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Benchmarks never use an ephemeral server or the user's profile.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="runops-bench-home-"))
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = _home = tempfile.mkdtemp(prefix="runops-bench-home-")
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 
 from runops.server import LocalPrefectServer
@@ -27,12 +31,15 @@ def bench_server(database_url: str | None = None, services: bool = False) -> Ite
     """A fresh local server (SQLite in a temp dir unless `database_url`); background services off
     by default so the late-marking loop does not compete with what is measured."""
     home = tempfile.mkdtemp(prefix="runops-bench-")
-    server = LocalPrefectServer(home, ui=False, services=services, database_url=database_url)
-    server.start()
     try:
-        yield server
+        server = LocalPrefectServer(home, ui=False, services=services, database_url=database_url)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(home, ignore_errors=True)  # a SQLite benchmark leaves ~70 MB behind
 
 
 SETUPS = {
