@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,14 @@ from runops.server import LocalPrefectServer  # noqa: E402
 from runops.settings import Settings  # noqa: E402
 from tests.factories import Prefect  # noqa: E402
 from tests.infra.backends import session_server  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # the session's server database, logs and audit files: kept only when something failed
+    if exitstatus == 0:
+        shutil.rmtree(_HOME, ignore_errors=True)
+    else:
+        print(f"\nrunops test files (server log, database) kept in {_HOME}")
 
 
 @pytest.fixture(scope="session")
