@@ -541,8 +541,11 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     # for what failed: it is kept, and the replacement made for it is removed
     picked_up = runs[3].id
     prefect.set_state(picked_up, Running())
-    rerun = apply(prefect, only(plan, report.failed_ids))
-    assert rerun.totals == {"done": 56, "skipped": 1, "failed": 0}
+    # one request at a time, as before: under the whole suite's load an adaptive rerun on the shared
+    # SQLite server once had one run fail (busy database), which this test is not about
+    rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
+    failed = [r.reason for r in rerun.results if r.outcome == FAILED]
+    assert rerun.totals == {"done": 56, "skipped": 1, "failed": 0}, failed
     assert {r.reason for r in rerun.results if r.outcome == SKIPPED} == {
         "now Running; its replacement was removed again"
     }
