@@ -1,4 +1,4 @@
-"""Serve the dashboard as a child process (`streamlit run app.py`) and stop it cleanly."""
+"""Serve the dashboard as a child process (`streamlit run app.py`, via ui.serve) and stop it cleanly."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def start_dashboard(
     command = [
         sys.executable,
         "-m",
-        "streamlit",
+        "ui.serve",  # `streamlit run`, routed by app.py's st.navigation from the first request
         "run",
         str(ROOT / "app.py"),
         "--server.port",
