@@ -117,6 +117,11 @@ class AdaptiveConcurrency:
     to spend the job at other levels). A warm start from
     an unfinished climb resumes it: the levels already measured count, and the job starts at
     the level the previous one was still measuring.
+
+    Once settled, the job keeps counting at its level, and `rate` is what it sustained there
+    over the rest of the job — what the next job's warm check compares with. A single window
+    is noisy, and the window that won the climb is the luckiest of them: the next job measured
+    against it left a level it should have kept (bench/RESULTS.md, one PostgreSQL worker).
     """
 
     initial: int = 2
@@ -136,6 +141,9 @@ class AdaptiveConcurrency:
     _frozen: bool = field(init=False, default=False)
     _skip: int = field(init=False, default=0)
     _warm_misses: int = field(init=False, default=0)
+    _sustain_start: float | None = field(init=False, default=None)
+    _sustain_end: float = field(init=False, default=0.0)
+    _sustain_runs: int = field(init=False, default=0)
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
@@ -152,9 +160,11 @@ class AdaptiveConcurrency:
         return max(self.min_window, self.per_limit * self.limit)
 
     def completed(self, now: float | None = None, runs: int = 1) -> None:
-        if self._frozen:
-            return
         now = time.monotonic() if now is None else now
+        if self._frozen:
+            if not self.overloaded_seen:
+                self._sustain(now, runs)
+            return
         if self._skip > 0:  # still an answer to a request sent at the previous level
             self._skip -= 1
             return
@@ -194,8 +204,21 @@ class AdaptiveConcurrency:
         if best == lowest and lowest // 2 >= 1 and lowest // 2 not in self._best:
             self._move(lowest // 2)
             return
-        self.limit, self._frozen = self._choice(), True
+        choice = self._choice()
+        if choice != here:
+            self._skip = here  # answers to requests sent at the level measured last
+        self.limit, self._frozen = choice, True
         self.peak = max(self.peak, self.limit)  # a resumed climb can settle above where this job began
+
+    def _sustain(self, now: float, runs: int) -> None:
+        """Count what the settled level delivers over the rest of the job."""
+        if self._skip > 0:
+            self._skip -= 1
+        elif self._sustain_start is None:
+            self._sustain_start = now
+        else:
+            self._sustain_runs += runs
+            self._sustain_end = now
 
     def _choice(self) -> int:
         """The lowest level measured within `tie` of the best one."""
@@ -229,6 +252,16 @@ class AdaptiveConcurrency:
         return self._choice() if self.exploring and self._best else self.limit
 
     @property
+    def sustained(self) -> float | None:
+        """Runs/s at the settled level since settling, once that is at least a window's worth."""
+        if self._sustain_start is None or self._sustain_runs < self.min_window:
+            return None
+        elapsed = self._sustain_end - self._sustain_start
+        return self._sustain_runs / elapsed if elapsed >= self.min_seconds else None
+
+    @property
     def rate(self) -> float | None:
-        """Runs/s measured at the settled level, if a whole window was measured there."""
-        return self._best.get(self.settled)
+        """Runs/s at the settled level: sustained since settling when the job ran long enough
+        after it, else the window measured there (None if no whole window was)."""
+        sustained = None if self.exploring else self.sustained
+        return sustained if sustained is not None else self._best.get(self.settled)

@@ -206,3 +206,44 @@ def test_one_slow_window_at_the_remembered_level_is_measured_again_before_explor
     assert short.windows == 1 and short.exploring and short.limit == 2
     levels.learn(("api", "cancel", "10+"), short, now=1.0)
     assert levels.recall(("api", "cancel", "10+"), now=1.0) == last
+
+
+def test_the_next_job_compares_with_the_rate_sustained_after_settling_not_the_winning_window() -> None:
+    # one PostgreSQL worker, reschedule (bench/RESULTS.md): the levels are within a window's
+    # noise of each other; the window that won the climb was a lucky one, the job then
+    # sustained less there, and the next job measured against the lucky window left the level
+    levels, key = SettledLevels(), ("api", "reschedule", "1")
+    climbing = {1: 15.0, 2: 18.0, 4: 30.0, 8: 17.0}
+    steady = {1: 15.0, 2: 18.0, 4: 20.0, 8: 17.0}
+    first, now = AdaptiveConcurrency(), 0.0
+    for _ in range(600):
+        now += 1.0 / (climbing if first.exploring else steady)[first.limit]
+        first.completed(now)
+    assert first.settled == 4 and round(first.measured[4]) == 30
+    assert first.rate is not None and abs(first.rate - 20) < 0.5
+    levels.learn(key, first, now=0.0)
+    learnt = levels.recall(key, now=1.0)
+    assert learnt is not None and learnt.level == 4 and abs(learnt.rate - 20) < 0.5
+
+    # the next job runs 17 at 4, within 0.8 × 20 of what was sustained: it stays at 4
+    following = AdaptiveConcurrency(warm=learnt)
+    assert drive(following, {1: 15, 2: 18, 4: 17, 8: 17}) == [4] and following.windows == 1
+    # and it teaches what it sustained in turn
+    levels.learn(key, following, now=2.0)
+    again = levels.recall(key, now=2.0)
+    assert again is not None and again.level == 4 and abs(again.rate - 17) < 0.5
+
+
+def test_answers_in_flight_when_settling_lower_are_not_counted_as_sustained() -> None:
+    c = AdaptiveConcurrency()
+    drive(c, {1: 30, 2: 36, 4: 37, 8: 35})  # settles at 2 after measuring 8
+    assert c.settled == 2 and not c.exploring and c.sustained is not None
+    settling = AdaptiveConcurrency()
+    now = 0.0
+    while settling.exploring:
+        now += 1.0 / {1: 30, 2: 36, 4: 37, 8: 35}[settling.limit]
+        settling.completed(now)
+    assert settling.limit == 2 and settling._skip == 8  # the eight requests sent at level 8
+    for _ in range(8):
+        settling.completed(now)
+    assert settling._skip == 0 and settling._sustain_start is None
