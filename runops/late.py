@@ -635,12 +635,31 @@ class LateBatches:
         try:
             return await self.each.recreate(client, item, run)
         except Exception as exc:  # nothing deleted without its copy: the original stays as it is
-            return result_for(
-                item,
-                FAILED,
-                item.state,
-                f"the server did not create its replacement: {error}; {explain(exc)}",
+            reason = f"the server did not replace it: {error}; then on its own: {explain(exc)}"
+            return await self.after_failed_recreate(client, item, reason)
+
+    async def after_failed_recreate(self, client: PrefectClient, item: PlannedRun, reason: str) -> RunResult:
+        """A recreate that raised may have stored the copy, or even deleted the original (an
+        answer lost). Original gone: the copy is the run now. Original kept: a copy beside it
+        would run the flow twice, so it goes again; if that cannot be checked, say so."""
+        try:
+            try:
+                await client.read_flow_run(item.run_id)
+            except ObjectNotFound:
+                return (await self.each.gone(client, [item]))[0]
+            stray = (await replacements_of(client, [item.run_id])).get(item.run_id)
+            if stray is None:
+                return result_for(item, FAILED, item.state, reason)
+            if stray.state_type == StateType.SCHEDULED:
+                await client.delete_flow_run(stray.id)
+                return result_for(item, FAILED, item.state, f"{reason}; its replacement was removed again")
+            note = f"its replacement {stray.id} is {stray.state_name}"
+            return result_for(item, FAILED, item.state, f"{reason}; {note}")
+        except Exception as exc:
+            note = (
+                f"a replacement may be stored beside it ({explain(exc)}): apply what failed again to finish"
             )
+            return result_for(item, FAILED, item.state, f"{reason}; {note}")
 
     @staticmethod
     async def create_with_retries(

@@ -187,3 +187,26 @@ class BulkCreateFaults(Passthrough):
             for i, row_answer in zip(forward, answer["results"], strict=True):
                 answers[i] = row_answer
         return httpx.Response(200, json={"results": answers}, request=request)
+
+
+class FailsDelete(Passthrough):
+    """`/flow_runs/bulk_delete` of exactly one chosen run answers 500 once: before the server
+    sees it, or (`lost=True`) after the server deleted it — the answer lost. Other requests go
+    on to `inner` (another fault transport, or the real server)."""
+
+    def __init__(self, run: UUID, lost: bool = False, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__()
+        if inner is not None:
+            self.inner = inner  # type: ignore[assignment]
+        self.run, self.lost, self.pending = str(run), lost, True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.pending and request.url.path.endswith("/flow_runs/bulk_delete"):
+            body = json.loads(request.content or b"{}")
+            if ((body.get("flow_runs") or {}).get("id") or {}).get("any_") == [self.run]:
+                self.pending = False
+                if self.lost:
+                    response = await self.inner.handle_async_request(request)
+                    await response.aread()
+                return httpx.Response(500, json={"detail": "injected fault"}, request=request)
+        return await self.inner.handle_async_request(request)

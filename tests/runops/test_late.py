@@ -24,7 +24,7 @@ from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
-from tests.faults import BeforeChange, BulkCreateFaults, RunFaults, set_state_directly
+from tests.faults import BeforeChange, BulkCreateFaults, FailsDelete, RunFaults, set_state_directly
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -583,6 +583,41 @@ def test_recreate_in_bulk_retries_a_busy_database_and_deletes_only_what_was_stor
     assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0}
     stored = prefect.runs_of(deployment)
     assert len(stored) == 30 and not originals & {r.id for r in stored}
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["delete-refused", "delete-answer-lost"])
+def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
+    prefect: Prefect, lost: bool
+) -> None:
+    # bench/RESULTS.md (SQLite, recreate): originals the busy database kept failing were kept
+    # Late *and* had a Scheduled copy — the flow would run twice. A row the bulk create keeps
+    # failing is made on its own; here its copy is stored and then the delete of the original fails
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 24, concurrency=1)  # batches of 2
+    unlucky = runs[2].id
+    faults = FailsDelete(unlucky, lost=lost, inner=BulkCreateFaults(busy={unlucky: late.CREATE_ATTEMPTS}))
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
+    report = apply(prefect, plan, transport=faults, options=replace(FAST, concurrency=1))
+    result = next(r for r in report.results if r.run_id == unlucky)
+    stored = prefect.runs_of(deployment)
+    originals = {r.id for r in runs}
+    assert len(stored) == 24  # one run per original: none lost, none twice
+    if lost:  # the delete went through: the copy is the run now
+        assert report.totals == {"done": 24, "skipped": 0, "failed": 0}
+        assert result.reason.startswith("replaced by run ")
+        assert not originals & {r.id for r in stored}
+    else:  # the original is kept as it was, and the copy made for it is gone again
+        assert report.totals == {"done": 23, "skipped": 0, "failed": 1}
+        assert result.outcome == FAILED and result.reason.endswith("its replacement was removed again")
+        assert originals & {r.id for r in stored} == {unlucky}
+        kept = next(r for r in stored if r.id == unlucky)
+        assert kept.state_name == "Late"
+        assert idempotency_key(unlucky) not in {r.idempotency_key for r in stored}
+        rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
+        assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0}
+        assert len(prefect.runs_of(deployment)) == 24 and not originals & {
+            r.id for r in prefect.runs_of(deployment)
+        }
 
 
 @pytest.mark.parametrize(
