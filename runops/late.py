@@ -647,14 +647,7 @@ class LateBatches:
                 await client.read_flow_run(item.run_id)
             except ObjectNotFound:
                 return (await self.each.gone(client, [item]))[0]
-            stray = (await replacements_of(client, [item.run_id])).get(item.run_id)
-            if stray is None:
-                return result_for(item, FAILED, item.state, reason)
-            if stray.state_type == StateType.SCHEDULED:
-                await client.delete_flow_run(stray.id)
-                return result_for(item, FAILED, item.state, f"{reason}; its replacement was removed again")
-            note = f"its replacement {stray.id} is {stray.state_name}"
-            return result_for(item, FAILED, item.state, f"{reason}; {note}")
+            return (await self.each.drop_strays(client, [result_for(item, FAILED, item.state, reason)]))[0]
         except Exception as exc:
             note = (
                 f"a replacement may be stored beside it ({explain(exc)}): apply what failed again to finish"
