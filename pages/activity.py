@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -24,8 +24,12 @@ operations["at"] = pd.to_datetime(operations["at"], utc=True, format="ISO8601")
 left, middle, right = st.columns(3)
 who = left.multiselect("Who", sorted(operations["actor"].unique()))
 action = middle.multiselect("Action", sorted(operations["action"].unique()))
-oldest = operations["at"].min().date()
-days = right.date_input("Dates", value=(oldest, date.today()), min_value=oldest - timedelta(days=1))
+# Days are the viewer's days: the server's own date (UTC here) ends the range an hour early in
+# Berlin, and hides every operation recorded between 23:00 and midnight UTC.
+tz = context.timezone()
+oldest = operations["at"].min().tz_convert(tz).date()
+today = max(datetime.now(tz).date(), oldest)
+days = right.date_input("Dates", value=(oldest, today), min_value=oldest - timedelta(days=1))
 
 shown = operations
 if who:
@@ -33,7 +37,6 @@ if who:
 if action:
     shown = shown[shown["action"].isin(action)]
 if isinstance(days, tuple) and len(days) == 2:
-    tz = context.timezone()
     start = datetime.combine(days[0], time.min, tzinfo=tz)
     end = datetime.combine(days[1], time.max, tzinfo=tz)
     shown = shown[(shown["at"] >= start) & (shown["at"] <= end)]

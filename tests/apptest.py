@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def open_app(script: str = "app.py", timeout: float = 90) -> AppTest:
-    """An AppTest for `script` (relative to the repo root), already run once."""
-    return AppTest.from_file(str(ROOT / script), default_timeout=timeout).run()
+def open_app(script: str = "app.py", timeout: float = 90, context: dict[str, Any] | None = None) -> AppTest:
+    """An AppTest for `script` (relative to the repo root), already run once; `context` is what
+    the simulated browser reports as `st.context` (its time zone, say)."""
+    at = AppTest.from_file(str(ROOT / script), default_timeout=timeout)
+    at.context.update(context or {})
+    return at.run()
 
 
 def metric_value(at: AppTest, label: str) -> int:
