@@ -83,8 +83,18 @@ class SettledLevels:
         if controller.exploring:
             measured = tuple(sorted(controller.measured.items()))
             self._by_key[key] = Settled(controller.limit, rate, at, measured)
-        else:
+            return
+        rival = controller.rival()
+        if rival is None:
             self._by_key[key] = Settled(controller.settled, rate, at)
+            return
+        # The level won on a lucky window: over the rest of the job it sustained less than another
+        # level's window showed. The next job measures that level again, against what this one
+        # sustained, instead of keeping the winner for good (bench/RESULTS.md, one PostgreSQL
+        # worker, reschedule: a lucky climb 2 → 4 → 8 kept every later job at 8, 0.88 of 4).
+        measured = {level: r for level, r in controller.measured.items() if level != rival}
+        measured[controller.settled] = rate
+        self._by_key[key] = Settled(rival, rate, at, tuple(sorted(measured.items())))
 
     def clear(self) -> None:
         self._by_key.clear()
@@ -122,6 +132,9 @@ class AdaptiveConcurrency:
     over the rest of the job — what the next job's warm check compares with. A single window
     is noisy, and the window that won the climb is the luckiest of them: the next job measured
     against it left a level it should have kept (bench/RESULTS.md, one PostgreSQL worker).
+    The same luck can win the climb itself: when the settled level sustains less than another
+    level's window showed (by more than `tie`), the next job measures that other level again
+    (`rival`; SettledLevels records it as a climb to resume) rather than keeping the winner.
     """
 
     initial: int = 2
@@ -219,6 +232,18 @@ class AdaptiveConcurrency:
         else:
             self._sustain_runs += runs
             self._sustain_end = now
+
+    def rival(self) -> int | None:
+        """A level whose window beat what the settled level sustained by more than `tie`: the
+        settled one may have won on a lucky window (None: it held up, or nothing to compare)."""
+        sustained = None if self.exploring else self.sustained
+        if sustained is None:
+            return None
+        others = {level: rate for level, rate in self._best.items() if level != self.limit}
+        if not others:
+            return None
+        best = max(others, key=others.__getitem__)
+        return best if others[best] * (1.0 - self.tie) > sustained else None
 
     def _choice(self) -> int:
         """The lowest level measured within `tie` of the best one."""

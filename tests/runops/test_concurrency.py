@@ -247,3 +247,41 @@ def test_answers_in_flight_when_settling_lower_are_not_counted_as_sustained() ->
     for _ in range(8):
         settling.completed(now)
     assert settling._skip == 0 and settling._sustain_start is None
+
+
+def test_a_level_that_won_its_climb_on_a_lucky_window_is_checked_by_the_next_job() -> None:
+    # one PostgreSQL worker, reschedule (bench/RESULTS.md, 0.88): a lucky climb 2 -> 4 -> 8 settled
+    # at 8, every later job stayed there, and 4 was the fastest level over whole jobs
+    levels, key = SettledLevels(), ("api", "reschedule", "1")
+    climbing = {1: 15.0, 2: 18.0, 4: 21.0, 8: 24.0}
+    steady = {1: 15.0, 2: 18.0, 4: 22.0, 8: 19.0}
+    first, now = AdaptiveConcurrency(), 0.0
+    for _ in range(600):
+        now += 1.0 / (climbing if first.exploring else steady)[first.limit]
+        first.completed(now)
+    assert first.settled == 8 and first.rate is not None and abs(first.rate - 19) < 0.5
+    assert first.rival() == 4  # its window at 4 (21) beat what 8 sustained (19) by more than `tie`
+    levels.learn(key, first, now=0.0)
+    learnt = levels.recall(key, now=1.0)
+    assert learnt is not None and learnt.unfinished and learnt.level == 4
+    measured = dict(learnt.measured)
+    assert set(measured) == {2, 8} and round(measured[2]) == 18 and measured[8] == learnt.rate
+    assert abs(learnt.rate - 19) < 0.5
+
+    # the next job measures 4 again, settles there and, as 4 holds up, is remembered plainly
+    second = AdaptiveConcurrency(warm=learnt)
+    assert drive(second, steady) == [4] and second.settled == 4 and second.rival() is None
+    levels.learn(key, second, now=2.0)
+    kept = levels.recall(key, now=2.0)
+    assert kept is not None and not kept.unfinished and kept.level == 4 and abs(kept.rate - 22) < 0.5
+    third = AdaptiveConcurrency(warm=kept)
+    assert drive(third, steady) == [4] and third.windows == 1
+
+
+def test_a_settled_level_that_holds_up_is_kept_however_its_rivals_measured_within_tie() -> None:
+    levels, key = SettledLevels(), ("api", "cancel", "10+")
+    c = AdaptiveConcurrency()
+    drive(c, {1: 30, 2: 36, 4: 45, 8: 44})  # settles at 4; 8 measured within `tie` of it
+    assert c.settled == 4 and c.rival() is None
+    levels.learn(key, c, now=0.0)
+    assert levels.recall(key, now=0.0) == Settled(4, c.rate, 0.0)
