@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -90,6 +91,25 @@ async def reschedule_job(
     return await measured(client, "reschedule (shift, in place)", dep, "Scheduled", n, result)
 
 
+def miss_chance(jobs: dict[str, list[float]], target: float = 0.9, resamples: int = 4000) -> float:
+    """How often a controller that always ran the best fixed level would still score below
+    `target` in a run like this one: each fixed level's job times (seconds per job, same runs
+    per job) resampled with replacement, "adaptive" drawn from the best level's own jobs.
+
+    One job's time varies by 10-25 % here (client, API, database and services share 2 cores), and
+    "best fixed" is the fastest of four noisy means: a miss by a few per cent can be noise alone.
+    """
+    rng = random.Random(9)  # the same data gives the same figure
+    rate = {level: len(times) / sum(times) for level, times in jobs.items()}
+    best = jobs[max(rate, key=rate.__getitem__)]
+    misses = 0
+    for _ in range(resamples):
+        fastest = max(len(t) / sum(rng.choices(t, k=len(t))) for t in jobs.values())
+        always_best = len(best) / sum(rng.choices(best, k=len(best)))
+        misses += always_best / fastest < target
+    return misses / resamples
+
+
 async def main(args: argparse.Namespace) -> None:
     rows: list[Row] = []
     checks: list[Check] = []
@@ -109,6 +129,7 @@ async def main(args: argparse.Namespace) -> None:
                 warmup = await runner(client, database_url, f"{job}-warmup", args.runs, variants[1][1])
                 print(f"  {job} warm-up (not counted): {warmup.seconds:.1f}s {warmup.note}", flush=True)
                 seconds: dict[str, float] = {label: 0.0 for label, _ in variants}
+                per_job: dict[str, list[float]] = {label: [] for label, _ in variants}
                 notes: dict[str, list[str]] = {label: [] for label, _ in variants}
                 # rounds in alternating order, so that neither the growing database nor a busy
                 # moment of the machine favours one variant
@@ -118,7 +139,8 @@ async def main(args: argparse.Namespace) -> None:
                         slug = f"{job}-{label.replace(' ', '')}-{round_no}"
                         row = await runner(client, database_url, slug, args.runs, options)
                         seconds[label] += row.seconds
-                        notes[label].append(row.note)
+                        per_job[label].append(row.seconds)
+                        notes[label].append(f"{row.note}, {row.seconds:.1f}s")
                         print(
                             f"  {job} {label}: {row.seconds:.1f}s ({row.per_second:.1f} runs/s) {row.note}",
                             flush=True,
@@ -135,10 +157,11 @@ async def main(args: argparse.Namespace) -> None:
                     rows.append(row)
                 best = max((r for k, r in measured.items() if k != "adaptive"), key=lambda r: r.per_second)
                 ratio = measured["adaptive"].per_second / best.per_second
+                chance = miss_chance({k: v for k, v in per_job.items() if k != "adaptive"})
                 checks.append(
                     Check(
                         f"{best.benchmark}: adaptive ÷ best fixed ({best.variant.split(', ')[1]})",
-                        f"{ratio:.2f}",
+                        f"{ratio:.2f} (always running the best level: < 0.9 in {chance:.0%} of resamples)",
                         "≥ 0.9",
                         ratio >= 0.9,
                     )
