@@ -208,6 +208,17 @@ def test_one_slow_window_at_the_remembered_level_is_measured_again_before_explor
     assert levels.recall(("api", "cancel", "10+"), now=1.0) == last
 
 
+def lucky_climb(
+    climbing: dict[int, float], steady: dict[int, float], answers: int = 600
+) -> AdaptiveConcurrency:
+    """A cold job whose windows see `climbing` while it explores and `steady` once it settled."""
+    job, now = AdaptiveConcurrency(), 0.0
+    for _ in range(answers):
+        now += 1.0 / (climbing if job.exploring else steady)[job.limit]
+        job.completed(now)
+    return job
+
+
 def test_the_next_job_compares_with_the_rate_sustained_after_settling_not_the_winning_window() -> None:
     # one PostgreSQL worker, reschedule (bench/RESULTS.md): the levels are within a window's
     # noise of each other; the window that won the climb was a lucky one, the job then
@@ -215,10 +226,7 @@ def test_the_next_job_compares_with_the_rate_sustained_after_settling_not_the_wi
     levels, key = SettledLevels(), ("api", "reschedule", "1")
     climbing = {1: 15.0, 2: 18.0, 4: 30.0, 8: 17.0}
     steady = {1: 15.0, 2: 18.0, 4: 20.0, 8: 17.0}
-    first, now = AdaptiveConcurrency(), 0.0
-    for _ in range(600):
-        now += 1.0 / (climbing if first.exploring else steady)[first.limit]
-        first.completed(now)
+    first = lucky_climb(climbing, steady)
     assert first.settled == 4 and round(first.measured[4]) == 30
     assert first.rate is not None and abs(first.rate - 20) < 0.5
     levels.learn(key, first, now=0.0)
@@ -255,10 +263,7 @@ def test_a_level_that_won_its_climb_on_a_lucky_window_is_checked_by_the_next_job
     levels, key = SettledLevels(), ("api", "reschedule", "1")
     climbing = {1: 15.0, 2: 18.0, 4: 21.0, 8: 24.0}
     steady = {1: 15.0, 2: 18.0, 4: 22.0, 8: 19.0}
-    first, now = AdaptiveConcurrency(), 0.0
-    for _ in range(600):
-        now += 1.0 / (climbing if first.exploring else steady)[first.limit]
-        first.completed(now)
+    first = lucky_climb(climbing, steady)
     assert first.settled == 8 and first.rate is not None and abs(first.rate - 19) < 0.5
     assert first.rival() == 4  # its window at 4 (21) beat what 8 sustained (19) by more than `tie`
     levels.learn(key, first, now=0.0)
