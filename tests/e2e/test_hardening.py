@@ -205,4 +205,5 @@ def test_hostile_names_render_as_inert_text(prefect: Prefect, page: Page, dashbo
     expect(page.get_by_role("combobox", name="Operation")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").nth(1)).to_be_visible()
     assert_inert(page)
+    shot(page, "hardening-activity")
     assert alerts == [], f"a dialog fired: {alerts}"
