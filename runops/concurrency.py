@@ -236,7 +236,7 @@ class AdaptiveConcurrency:
     def rival(self) -> int | None:
         """A level whose window beat what the settled level sustained by more than `tie`: the
         settled one may have won on a lucky window (None: it held up, or nothing to compare)."""
-        sustained = None if self.exploring else self.sustained
+        sustained = self.sustained
         if sustained is None:
             return None
         others = {level: rate for level, rate in self._best.items() if level != self.limit}
@@ -278,7 +278,8 @@ class AdaptiveConcurrency:
 
     @property
     def sustained(self) -> float | None:
-        """Runs/s at the settled level since settling, once that is at least a window's worth."""
+        """Runs/s at the settled level since settling, once that is at least a window's worth
+        (None while exploring: only a settled job counts, and it never unsettles)."""
         if self._sustain_start is None or self._sustain_runs < self.min_window:
             return None
         elapsed = self._sustain_end - self._sustain_start
@@ -288,5 +289,5 @@ class AdaptiveConcurrency:
     def rate(self) -> float | None:
         """Runs/s at the settled level: sustained since settling when the job ran long enough
         after it, else the window measured there (None if no whole window was)."""
-        sustained = None if self.exploring else self.sustained
+        sustained = self.sustained
         return sustained if sustained is not None else self._best.get(self.settled)
