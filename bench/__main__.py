@@ -61,11 +61,20 @@ def targets(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def destination(only: list[str], setups: list[str]) -> tuple[Path, str]:
+    """Where a run's table goes and the command named in it: a subset gets its own file, so
+    RESULTS.md always holds one whole `make bench`."""
+    if not only and not setups:
+        return RESULTS, "make bench"
+    command = " ".join(["python -m bench", *only, *(["--setups", *setups] if setups else [])])
+    return RESULTS.with_name(f"RESULTS-{'-'.join([*only, *setups])}.md"), command
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("only", nargs="*", help=f"run only these ({', '.join(PLAN)})")
     parser.add_argument("--setups", nargs="*", choices=list(SETUPS), help="run only on these setups")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no RESULTS file")
     args = parser.parse_args(argv)
     unknown = [name for name in args.only if name not in PLAN]
     if unknown:
@@ -96,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         result["wall"] = took
         results.append(result)
     wall = time.monotonic() - started
+    written, command = destination(args.only, args.setups or [])
     shutil.rmtree(workdir, ignore_errors=True)
     text = "\n".join(
         [
             "# runops benchmarks",
             "",
-            f"Measured by `make bench` ({wall / 60:.0f} min in all): {machine()}.",
+            f"Measured by `{command}` ({wall / 60:.0f} min in all): {machine()}.",
             "",
             "Setups: " + "; ".join(f"**{k}** — {v}" for k, v in SETUPS.items()) + ".",
             "Ratios compare variants measured in the same run on the same setup (runs/s ÷ the baseline's).",
@@ -125,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n" + text)
     if not args.no_write:
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS}")
+        written.write_text(text)
+        print(f"wrote {written}")
     return 1 if failures else 0
 
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
@@ -32,6 +33,7 @@ from runops.selection import RunSelection
 
 FLOW = "bench-sweep-flow"
 LEVELS = (1, 2, 4, 8)
+T = TypeVar("T")
 
 
 async def deployment(client: PrefectClient, name: str) -> UUID:
@@ -91,6 +93,23 @@ async def reschedule_job(
     return await measured(client, "reschedule (shift, in place)", dep, "Scheduled", n, result)
 
 
+def orders(variants: list[T], rounds: int) -> list[list[T]]:
+    """The order of the variants in each round: every variant at the same mean position over the
+    run, and its jobs spread out rather than back to back.
+
+    The first half of the rounds are rotations of the list (each starting two places further on),
+    the second half the same rotations reversed, so each variant's positions sum alike (a growing
+    database favours nobody). Plain alternation (ABBA) had that too, but it ran the last variant —
+    adaptive — twice in a row at every turn, so its six jobs sampled three moments of a server
+    whose speed drifts over minutes (SQLite cancel: 5.7–11.3 s for the same job in one run).
+    """
+    if rounds % 2:
+        raise ValueError("an even number of rounds: each rotation runs once forwards, once reversed")
+    n = len(variants)
+    half = [variants[2 * i % n :] + variants[: 2 * i % n] for i in range(rounds // 2)]
+    return half + [order[::-1] for order in half]
+
+
 def miss_chance(jobs: dict[str, list[float]], target: float = 0.9, resamples: int = 4000) -> float:
     """How often a controller that always ran the best fixed level would still score below
     `target` in a run like this one: each fixed level's job times (seconds per job, same runs
@@ -125,16 +144,15 @@ async def main(args: argparse.Namespace) -> None:
                 variants.append(("adaptive", ApplyOptions(max_concurrency=max(LEVELS))))
                 # one untimed job first: on a fresh server the first jobs ran ~1.5× faster than
                 # every later one (SQLite cancel: ~60 runs/s, then 33–50), a step that
-                # alternating the order does not balance; fixed, so adaptive learns nothing from it
+                # the balanced order does not cancel; fixed, so adaptive learns nothing from it
                 warmup = await runner(client, database_url, f"{job}-warmup", args.runs, variants[1][1])
                 print(f"  {job} warm-up (not counted): {warmup.seconds:.1f}s {warmup.note}", flush=True)
                 seconds: dict[str, float] = {label: 0.0 for label, _ in variants}
                 per_job: dict[str, list[float]] = {label: [] for label, _ in variants}
                 notes: dict[str, list[str]] = {label: [] for label, _ in variants}
-                # rounds in alternating order, so that neither the growing database nor a busy
+                # balanced, spread-out order, so that neither the growing database nor a busy
                 # moment of the machine favours one variant
-                for round_no in range(args.rounds):
-                    order = variants if round_no % 2 == 0 else variants[::-1]
+                for round_no, order in enumerate(orders(variants, args.rounds)):
                     for label, options in order:
                         slug = f"{job}-{label.replace(' ', '')}-{round_no}"
                         row = await runner(client, database_url, slug, args.runs, options)
@@ -175,10 +193,10 @@ if __name__ == "__main__":
     )
     bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=400, help="runs per variant and round")
-    # an even number: with alternating order every variant's mean position in the run is the same
+    # an even number (see `orders`): every variant's mean position in the run is the same
     # (the server gets slower as its database grows; with 3 rounds adaptive ran last in two);
     # 6, not 4: one 400-run SQLite job varies 33–67 runs/s, and "best fixed" is the fastest of
     # four such noisy means, so 4 rounds could not tell 10 % apart (0.71–0.94 in repeat runs)
-    parser.add_argument("--rounds", type=int, default=6, help="rounds, in alternating order")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds (even), in a balanced order")
     parser.add_argument("--jobs", nargs="*", choices=["cancel", "reschedule"], help="only these jobs")
     asyncio.run(main(parser.parse_args()))

@@ -1,8 +1,13 @@
-"""The sweep's resolution: how often always running the best level would still miss 0.9."""
+"""The sweep's order (balanced, spread out) and resolution (how often always running the best
+level would still miss 0.9)."""
 
 from __future__ import annotations
 
-from bench.bench_sweep import miss_chance
+import itertools
+
+import pytest
+
+from bench.bench_sweep import miss_chance, orders
 
 
 def test_steady_jobs_cannot_miss_and_the_figure_is_repeatable() -> None:
@@ -17,3 +22,20 @@ def test_noisier_jobs_miss_more_often() -> None:
     rough = {"fixed 2": [8.0, 15.0] * 3, "fixed 4": [8.0, 15.0] * 3}
     assert miss_chance(calm) == 0.0  # 11/12 > 0.9: no draw can miss
     assert 0.05 < miss_chance(rough) < 0.6
+
+
+@pytest.mark.parametrize("rounds", [4, 6, 8])
+def test_every_variant_runs_once_a_round_at_the_same_mean_position_and_never_twice_in_a_row(
+    rounds: int,
+) -> None:
+    variants = ["fixed 1", "fixed 2", "fixed 4", "fixed 8", "adaptive"]
+    plan = orders(variants, rounds)
+    assert len(plan) == rounds and all(sorted(order) == sorted(variants) for order in plan)
+    assert len({sum(order.index(v) for order in plan) for v in variants}) == 1
+    sequence = [v for order in plan for v in order]
+    assert all(a != b for a, b in itertools.pairwise(sequence))
+
+
+def test_an_odd_number_of_rounds_is_refused() -> None:
+    with pytest.raises(ValueError, match="even"):
+        orders(["a", "b"], 3)
