@@ -133,8 +133,12 @@ class AdaptiveConcurrency:
     is noisy, and the window that won the climb is the luckiest of them: the next job measured
     against it left a level it should have kept (bench/RESULTS.md, one PostgreSQL worker).
     The same luck can win the climb itself: when the settled level sustains less than another
-    level's window showed (by more than `tie`), the next job measures that other level again
-    (`rival`; SettledLevels records it as a climb to resume) rather than keeping the winner.
+    level's window showed by more than a window's noise (`keep`, the margin the warm check allows),
+    the next job measures that other level again (`rival`; SettledLevels records it as a climb to
+    resume) rather than keeping the winner. Not by `tie`: the best of the other levels' single
+    windows beats a whole job's average by more than 5 % on noise alone, and with that margin jobs
+    on a flat server re-explored nearly every time (bench/RESULTS.md, one PostgreSQL worker,
+    cancel: five of six jobs started at a new level, 0.81 of the best fixed).
     """
 
     initial: int = 2
@@ -234,8 +238,9 @@ class AdaptiveConcurrency:
             self._sustain_end = now
 
     def rival(self) -> int | None:
-        """A level whose window beat what the settled level sustained by more than `tie`: the
-        settled one may have won on a lucky window (None: it held up, or nothing to compare)."""
+        """A level whose window beat what the settled level sustained by more than a window's
+        noise (`keep`): the settled one may have won on a lucky window (None: it held up, or
+        nothing to compare)."""
         sustained = self.sustained
         if sustained is None:
             return None
@@ -243,7 +248,7 @@ class AdaptiveConcurrency:
         if not others:
             return None
         best = max(others, key=others.__getitem__)
-        return best if others[best] * (1.0 - self.tie) > sustained else None
+        return best if others[best] * self.keep > sustained else None
 
     def _choice(self) -> int:
         """The lowest level measured within `tie` of the best one."""
