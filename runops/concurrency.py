@@ -138,7 +138,9 @@ class AdaptiveConcurrency:
     resume) rather than keeping the winner. Not by `tie`: the best of the other levels' single
     windows beats a whole job's average by more than 5 % on noise alone, and with that margin jobs
     on a flat server re-explored nearly every time (bench/RESULTS.md, one PostgreSQL worker,
-    cancel: five of six jobs started at a new level, 0.81 of the best fixed).
+    cancel: five of six jobs started at a new level, 0.81 of the best fixed). The price: a climb
+    won by a window luckier than that is kept (bench/RESULTS-sweep.md, one worker, reschedule:
+    every job at 8, 0.84 of 4) — both failures come from deciding on single windows.
     """
 
     initial: int = 2
