@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
-WARM_TTL_S = 3600.0  # a remembered level is trusted for an hour; servers get scaled, not often
+WARM_TTL_S = 3600.0  # what a level measured is trusted for an hour; servers get scaled, not often
 
 
 class FixedConcurrency:
@@ -32,115 +33,136 @@ class FixedConcurrency:
 
 
 @dataclass(frozen=True)
-class Settled:
-    """Where an adaptive job ended up: its level and the runs/s measured there.
-
-    A job can end before it has measured every level it meant to try (a few hundred runs are a
-    handful of windows). Then `measured` holds the windows it did measure and `level` is the one
-    it was still measuring: the next job resumes the climb there instead of starting cold.
-    """
+class Sample:
+    """Runs answered over some seconds at one level: a window, or the stretch after settling."""
 
     level: int
-    rate: float
-    at: float  # time.monotonic() when it was measured
-    measured: tuple[tuple[int, float], ...] = ()
+    runs: float
+    seconds: float
+    answers: int = 1
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything earlier jobs of one kind measured on one API, summed per level."""
+
+    runs: dict[int, float] = field(default_factory=dict)
+    seconds: dict[int, float] = field(default_factory=dict)
+    answers: dict[int, int] = field(default_factory=dict)
+    ceiling: int | None = None  # the level a job fell back to on overload: none above it
+
+    @classmethod
+    def of(cls, samples: list[Sample], ceiling: int | None = None) -> Evidence:
+        runs: dict[int, float] = {}
+        seconds: dict[int, float] = {}
+        answers: dict[int, int] = {}
+        for s in samples:
+            runs[s.level] = runs.get(s.level, 0.0) + s.runs
+            seconds[s.level] = seconds.get(s.level, 0.0) + s.seconds
+            answers[s.level] = answers.get(s.level, 0) + s.answers
+        return cls(runs, seconds, answers, ceiling)
+
+    def plus(self, samples: list[Sample]) -> Evidence:
+        mine = Evidence.of(samples)
+        levels = set(self.runs) | set(mine.runs)
+        return Evidence(
+            {level: self.runs.get(level, 0.0) + mine.runs.get(level, 0.0) for level in levels},
+            {level: self.seconds.get(level, 0.0) + mine.seconds.get(level, 0.0) for level in levels},
+            {level: self.answers.get(level, 0) + mine.answers.get(level, 0) for level in levels},
+            self.ceiling,
+        )
 
     @property
-    def unfinished(self) -> bool:
-        return bool(self.measured)
+    def rates(self) -> dict[int, float]:
+        """Runs/s per level: all its runs over all its seconds, so a long stretch outweighs a window."""
+        return {
+            level: self.runs[level] / self.seconds[level] for level in self.runs if self.seconds[level] > 0
+        }
 
 
-class SettledLevels:
-    """What adaptive jobs settled on, per Prefect API and kind of request, for the next job.
+def lowest_within(rates: dict[int, float], tie: float) -> int:
+    """The lowest level within `tie` of the fastest: the same speed for less load on the server."""
+    fast_enough = max(rates.values()) * (1.0 - tie)
+    return min(level for level, rate in rates.items() if rate >= fast_enough)
 
-    The dashboard runs many jobs against one API in one process; exploring again from level 2
-    each time spends a few windows at levels the server does not reward — most of a short job.
-    TCP does the same with its per-destination metrics cache. Entries expire after `ttl_s`, and
-    a job that hit overload forgets its entry, so a changed server is explored afresh.
+
+class LevelMemory:
+    """What adaptive jobs measured, per Prefect API and kind of request, for the next job.
+
+    The dashboard runs many jobs against one API in one process. A single window (~2 s) varies by
+    10–25 % on these servers, so one job's climb often picks the wrong level, and a memory of only
+    where a job settled kept it there (bench/RESULTS.md). So every window and every settled stretch
+    is kept, summed per level; the next job starts from all of it. Samples expire after `ttl_s`;
+    a job pushed back by the server (429/503/locked) caps the levels at the one it fell back to,
+    for as long.
     """
 
     def __init__(self, ttl_s: float = WARM_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._by_key: dict[tuple[str, ...], Settled] = {}
+        self._samples: dict[tuple[str, ...], list[tuple[float, Sample]]] = {}
+        self._ceilings: dict[tuple[str, ...], tuple[float, int]] = {}
 
-    def recall(self, key: tuple[str, ...], now: float | None = None) -> Settled | None:
+    def recall(self, key: tuple[str, ...], now: float | None = None) -> Evidence | None:
         now = time.monotonic() if now is None else now
-        found = self._by_key.get(key)
-        return found if found is not None and now - found.at <= self.ttl_s else None
+        samples = [s for at, s in self._samples.get(key, []) if now - at <= self.ttl_s]
+        capped = self._ceilings.get(key)
+        ceiling = capped[1] if capped is not None and now - capped[0] <= self.ttl_s else None
+        if not samples and ceiling is None:
+            return None
+        return Evidence.of([s for s in samples if ceiling is None or s.level <= ceiling], ceiling)
 
     def learn(self, key: tuple[str, ...], controller: AdaptiveConcurrency, now: float | None = None) -> None:
-        """Keep where the controller settled, or how far its climb got (nothing new if it measured
-        no whole window: what an earlier job learnt stays until it expires)."""
+        """Keep what the job measured (a job with no whole window adds nothing)."""
+        now = time.monotonic() if now is None else now
+        kept = [(at, s) for at, s in self._samples.get(key, []) if now - at <= self.ttl_s]
         if controller.overloaded_seen:
-            self._by_key.pop(key, None)
-            return
-        rate = controller.rate
-        if controller.windows == 0 or rate is None:
-            return
-        at = time.monotonic() if now is None else now
-        if controller.exploring and controller.limit in controller.measured:
-            return  # ended while measuring its remembered level again: one slow window, no news
-        if controller.exploring:
-            measured = tuple(sorted(controller.measured.items()))
-            self._by_key[key] = Settled(controller.limit, rate, at, measured)
-            return
-        rival = controller.rival()
-        if rival is None:
-            self._by_key[key] = Settled(controller.settled, rate, at)
-            return
-        # The level won on a lucky window: over the rest of the job it sustained less than another
-        # level's window showed. The next job measures that level again, against what this one
-        # sustained, instead of keeping the winner for good (bench/RESULTS.md, one PostgreSQL
-        # worker, reschedule: a lucky climb 2 → 4 → 8 kept every later job at 8, 0.88 of 4).
-        measured = {level: r for level, r in controller.measured.items() if level != rival}
-        measured[controller.settled] = rate
-        self._by_key[key] = Settled(rival, rate, at, tuple(sorted(measured.items())))
+            ceiling = controller.limit
+            self._ceilings[key] = (now, ceiling)
+            kept = [(at, s) for at, s in kept if s.level <= ceiling]
+        kept += [
+            (now, s)
+            for s in controller.samples
+            if not controller.overloaded_seen or s.level <= controller.limit
+        ]
+        self._samples[key] = kept
 
     def clear(self) -> None:
-        self._by_key.clear()
+        self._samples.clear()
+        self._ceilings.clear()
 
 
-SETTLED = SettledLevels()
+MEMORY = LevelMemory()
 
 
 @dataclass
 class AdaptiveConcurrency:
-    """Hill-climbing on measured runs/s, over the levels 1, 2, 4, 8.
+    """Hill-climbing on measured runs/s over the levels 1, 2, 4, 8, steered by what earlier jobs measured.
 
     Measured here (DESIGN.md, issue #9, bench/RESULTS.md): one SQLite server is fastest at 1–2
     and slower with more in flight, one PostgreSQL API worker at 2–4, two workers at 8 — so no
-    fixed number is right everywhere. Start at `initial`; measure a window (at least
-    `min_seconds` and a few answers, not counting answers still in flight from the previous
-    level); climb while a level is at least `gain` times as fast as the one below (1.0: not
-    slower — a window is noisy, and trying one level too many costs one window, while stopping
-    one level short costs the rest of the job); when climbing stops and the lowest level tried
-    is the best so far, try the one below it once; then settle on the lowest level measured
-    within `tie` of the best — the same speed for less load on the server, and a window's noise
-    is about that size (bench/RESULTS.md: on SQLite and PostgreSQL the top levels are within a
-    few per cent of each other, and the higher one is the slower over a whole job more often).
-    Halve and settle at once on overload (429/503/locked).
+    fixed number is right everywhere.
 
-    `warm` (where the previous job of the same kind on the same API settled) starts the job at
-    that level; when a window there is at least `keep` times the rate measured then, the job
-    stays there without exploring; when two windows in a row are below, it explores from there
-    as above (one window on one SQLite server varies by ~25 %: a single slow one is no reason
-    to spend the job at other levels). A warm start from
-    an unfinished climb resumes it: the levels already measured count, and the job starts at
-    the level the previous one was still measuring.
+    Cold (nothing `known`): start at `initial`; measure a window (at least `min_seconds` and a few
+    answers, not counting answers still in flight from the previous level); climb while a level is
+    at least `gain` times as fast as the one below (1.0: not slower — trying one level too many
+    costs one window, stopping one level short the rest of the job); when climbing stops and the
+    lowest level tried is the best so far, try the one below it once; then settle on the lowest
+    level within `tie` of the best — the same speed for less load on the server.
 
-    Once settled, the job keeps counting at its level, and `rate` is what it sustained there
-    over the rest of the job — what the next job's warm check compares with. A single window
-    is noisy, and the window that won the climb is the luckiest of them: the next job measured
-    against it left a level it should have kept (bench/RESULTS.md, one PostgreSQL worker).
-    The same luck can win the climb itself: when the settled level sustains less than another
-    level's window showed by more than a window's noise (`keep`, the margin the warm check allows),
-    the next job measures that other level again (`rival`; SettledLevels records it as a climb to
-    resume) rather than keeping the winner. Not by `tie`: the best of the other levels' single
-    windows beats a whole job's average by more than 5 % on noise alone, and with that margin jobs
-    on a flat server re-explored nearly every time (bench/RESULTS.md, one PostgreSQL worker,
-    cancel: five of six jobs started at a new level, 0.81 of the best fixed). The price: a climb
-    won by a window luckier than that is kept (bench/RESULTS-sweep.md, one worker, reschedule:
-    every job at 8, 0.84 of 4) — both failures come from deciding on single windows.
+    Warm (`known`: every window and settled stretch of earlier jobs of this kind, summed per
+    level): start at the lowest level within `tie` of the best known rate, measure one window
+    there, then one window at a neighbour (×2 or ÷2) that could still be the faster one — not
+    measured yet, or slower by less than a window's `noise` shrunk by how much was measured
+    there (the less-measured one if both could) — and settle on the best level of all the
+    evidence, this job's included. Deciding on single windows failed both ways: a climb won on a
+    lucky window was kept by every later job (bench/RESULTS-sweep.md, one worker, reschedule:
+    0.84), and a check against single windows sent jobs wandering on a flat server (RESULTS.md,
+    one worker, cancel: 0.81) or locked them at a level one noisy window had favoured (two
+    workers: 0.82–0.86). Summed over jobs, the noise averages out; the probe costs one window at a
+    level that is at most a window's noise slower, and stops once enough was measured there.
+    With no neighbour worth a window the job runs at its level throughout.
+
+    Halve and settle at once on overload (429/503/locked); the memory then caps the levels there.
     """
 
     initial: int = 2
@@ -149,34 +171,63 @@ class AdaptiveConcurrency:
     min_window: int = 3  # answers per window, at least, and `per_limit` per request in flight
     per_limit: int = 1
     min_seconds: float = 2.0
-    warm: Settled | None = None
-    keep: float = 0.8
+    known: Evidence | None = None
+    noise: float = 0.2  # how far one window strays from a level's rate (bench: 10–25 %)
     tie: float = 0.05
     limit: int = field(init=False)
     start: int = field(init=False)
+    probe: int | None = field(init=False, default=None)  # the neighbour a warm job measures once
     overloaded_seen: bool = field(init=False, default=False)
     peak: int = field(init=False)
-    _best: dict[int, float] = field(init=False, default_factory=dict)
+    _windows: list[Sample] = field(init=False, default_factory=list)
     _frozen: bool = field(init=False, default=False)
     _skip: int = field(init=False, default=0)
-    _warm_misses: int = field(init=False, default=0)
     _sustain_start: float | None = field(init=False, default=None)
     _sustain_end: float = field(init=False, default=0.0)
     _sustain_runs: int = field(init=False, default=0)
+    _sustain_answers: int = field(init=False, default=0)
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
     windows: int = field(init=False, default=0)  # whole windows measured by this job
 
     def __post_init__(self) -> None:
-        start = self.warm.level if self.warm is not None else self.initial
+        if self.known is not None and self.known.ceiling is not None:
+            self.maximum = max(1, min(self.maximum, self.known.ceiling))
+        start = self.initial
+        if self.warm:
+            start = lowest_within(self._allowed(self.known), self.tie)
+            self.probe = self._worth_probing(start)
+            self._frozen = self.probe is None
         self.limit = max(1, min(start, self.maximum))
         self.peak = self.start = self.limit
-        if self.warm is not None and self.warm.unfinished:
-            self._best = {level: rate for level, rate in self.warm.measured if level <= self.maximum}
 
-    def _window(self) -> int:
-        return max(self.min_window, self.per_limit * self.limit)
+    @property
+    def warm(self) -> bool:
+        """Started from earlier jobs' measurements."""
+        return bool(self._allowed(self.known))
+
+    def _allowed(self, evidence: Evidence | None) -> dict[int, float]:
+        if evidence is None:
+            return {}
+        return {level: rate for level, rate in evidence.rates.items() if level <= self.maximum}
+
+    def _worth_probing(self, best: int) -> int | None:
+        """The neighbour of `best` that may still beat it on what is known (None: neither may)."""
+        assert self.known is not None
+        rates, answers = self._allowed(self.known), self.known.answers
+
+        def may_beat(level: int) -> bool:
+            if level not in rates:  # unmeasured: up resumes a climb; down only below the lowest tried
+                return level > best or best == min(rates)
+            windows = max(1.0, answers[level] / self._window(level))  # a window's noise shrinks as √n
+            return rates[level] * (1.0 + self.noise / math.sqrt(windows)) >= rates[best]
+
+        candidates = [n for n in (best * 2, best // 2) if 1 <= n <= self.maximum and may_beat(n)]
+        return min(candidates, key=lambda n: (answers.get(n, 0), -n), default=None)
+
+    def _window(self, level: int | None = None) -> int:
+        return max(self.min_window, self.per_limit * (self.limit if level is None else level))
 
     def completed(self, now: float | None = None, runs: int = 1) -> None:
         now = time.monotonic() if now is None else now
@@ -195,39 +246,39 @@ class AdaptiveConcurrency:
         elapsed = now - self._window_start
         if self._window_count < self._window() or elapsed < self.min_seconds:
             return
-        self._best[self.limit] = self._window_runs / max(elapsed, 1e-6)
+        self._windows.append(Sample(self.limit, self._window_runs, elapsed, self._window_count))
         self.windows += 1
-        self._decide()
+        if self.warm:
+            self._decide_warm()
+        else:
+            self._decide_cold()
 
-    def _decide(self) -> None:
-        here, rate = self.limit, self._best[self.limit]
-        warm = self.warm
-        if warm is not None and not warm.unfinished and len(self._best) == 1 and here == warm.level:
-            if rate >= self.keep * warm.rate:
-                self._frozen = True  # the previous job's level still holds: no windows spent elsewhere
-                return
-            self._warm_misses += 1
-            if self._warm_misses < 2:  # measure the same level once more before leaving it
-                self._window_start, self._window_count, self._window_runs = None, 0, 0
-                return
+    def _decide_warm(self) -> None:
+        if self.probe is not None and self.limit != self.probe and self.probe not in self.measured:
+            self._move(self.probe)
+            return
+        self._settle(self._choice())
+
+    def _decide_cold(self) -> None:
+        mine = self.measured
+        here = self.limit
+        rate = mine[here]
         up, down = here * 2, here // 2
-        if (
-            up <= self.maximum
-            and up not in self._best
-            and (down not in self._best or rate >= self._best[down] * self.gain)
-        ):
+        if up <= self.maximum and up not in mine and (down not in mine or rate >= mine[down] * self.gain):
             self._move(up)
             return
-        lowest = min(self._best)
-        best = max(self._best, key=self._best.__getitem__)
-        if best == lowest and lowest // 2 >= 1 and lowest // 2 not in self._best:
+        lowest = min(mine)
+        best = max(mine, key=mine.__getitem__)
+        if best == lowest and lowest // 2 >= 1 and lowest // 2 not in mine:
             self._move(lowest // 2)
             return
-        choice = self._choice()
-        if choice != here:
-            self._skip = here  # answers to requests sent at the level measured last
-        self.limit, self._frozen = choice, True
-        self.peak = max(self.peak, self.limit)  # a resumed climb can settle above where this job began
+        self._settle(self._choice())
+
+    def _settle(self, level: int) -> None:
+        if level != self.limit:
+            self._skip = self.limit  # answers to requests sent at the level measured last
+        self.limit, self._frozen = level, True
+        self.peak = max(self.peak, level)
 
     def _sustain(self, now: float, runs: int) -> None:
         """Count what the settled level delivers over the rest of the job."""
@@ -237,25 +288,15 @@ class AdaptiveConcurrency:
             self._sustain_start = now
         else:
             self._sustain_runs += runs
+            self._sustain_answers += 1
             self._sustain_end = now
 
-    def rival(self) -> int | None:
-        """A level whose window beat what the settled level sustained by more than a window's
-        noise (`keep`): the settled one may have won on a lucky window (None: it held up, or
-        nothing to compare)."""
-        sustained = self.sustained
-        if sustained is None:
-            return None
-        others = {level: rate for level, rate in self._best.items() if level != self.limit}
-        if not others:
-            return None
-        best = max(others, key=others.__getitem__)
-        return best if others[best] * self.keep > sustained else None
+    def _evidence(self) -> Evidence:
+        return (self.known or Evidence()).plus(self._windows)
 
     def _choice(self) -> int:
-        """The lowest level measured within `tie` of the best one."""
-        fast_enough = max(self._best.values()) * (1.0 - self.tie)
-        return min(level for level, rate in self._best.items() if rate >= fast_enough)
+        """The lowest level within `tie` of the best, on everything measured (earlier jobs too)."""
+        return lowest_within(self._allowed(self._evidence()), self.tie)
 
     def _move(self, level: int) -> None:
         self._skip = self.limit  # answers to requests sent at the old level are not this level's
@@ -275,26 +316,34 @@ class AdaptiveConcurrency:
 
     @property
     def measured(self) -> dict[int, float]:
-        """Runs/s measured per level so far."""
-        return dict(self._best)
+        """Runs/s this job measured per level in its windows."""
+        return Evidence.of(self._windows).rates
 
     @property
     def settled(self) -> int:
         """The level settled on; while still exploring, the one it would settle on now."""
-        return self._choice() if self.exploring and self._best else self.limit
+        if self.exploring and (self._windows or self.warm):
+            return self._choice()
+        return self.limit
 
     @property
     def sustained(self) -> float | None:
-        """Runs/s at the settled level since settling, once that is at least a window's worth
-        (None while exploring: only a settled job counts, and it never unsettles)."""
+        """Runs/s at the settled level since settling, once that is at least a window's worth."""
+        stretch = self._stretch()
+        return stretch.runs / stretch.seconds if stretch is not None else None
+
+    def _stretch(self) -> Sample | None:
         if self._sustain_start is None or self._sustain_runs < self.min_window:
             return None
         elapsed = self._sustain_end - self._sustain_start
-        return self._sustain_runs / elapsed if elapsed >= self.min_seconds else None
+        return (
+            Sample(self.limit, self._sustain_runs, elapsed, self._sustain_answers)
+            if elapsed >= self.min_seconds
+            else None
+        )
 
     @property
-    def rate(self) -> float | None:
-        """Runs/s at the settled level: sustained since settling when the job ran long enough
-        after it, else the window measured there (None if no whole window was)."""
-        sustained = self.sustained
-        return sustained if sustained is not None else self._best.get(self.settled)
+    def samples(self) -> list[Sample]:
+        """What this job measured: its windows, and the stretch after settling."""
+        stretch = self._stretch()
+        return [*self._windows, *([stretch] if stretch is not None else [])]

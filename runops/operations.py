@@ -16,7 +16,7 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 
 from runops.bulk import BULK_LIMIT
-from runops.concurrency import SETTLED, AdaptiveConcurrency, FixedConcurrency
+from runops.concurrency import MEMORY, AdaptiveConcurrency, FixedConcurrency
 from runops.connection import explain
 from runops.errors import ApiUnreachable
 
@@ -307,7 +307,7 @@ async def apply_plan(
     controller: FixedConcurrency | AdaptiveConcurrency = (
         FixedConcurrency(options.concurrency)
         if options.concurrency
-        else AdaptiveConcurrency(maximum=options.max_concurrency, warm=SETTLED.recall(warm_key))
+        else AdaptiveConcurrency(maximum=options.max_concurrency, known=MEMORY.recall(warm_key))
     )
     started_at, t0 = datetime.now(UTC), time.monotonic()
     deadline = t0 + options.time_limit_s if options.time_limit_s else None
@@ -387,7 +387,7 @@ async def apply_plan(
     for index in queue.rest():
         record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
     if isinstance(controller, AdaptiveConcurrency):
-        SETTLED.learn(warm_key, controller)
+        MEMORY.learn(warm_key, controller)
     return Report(
         action=plan.action,
         selection=plan.selection,

@@ -64,8 +64,8 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True)
 def _cold_concurrency() -> Iterator[None]:
     """Each test's jobs start cold: the levels earlier tests' jobs settled on are forgotten."""
-    from runops.concurrency import SETTLED
+    from runops.concurrency import MEMORY
 
-    SETTLED.clear()
+    MEMORY.clear()
     yield
-    SETTLED.clear()
+    MEMORY.clear()
