@@ -91,7 +91,7 @@ class LevelMemory:
 
     The dashboard runs many jobs against one API in one process. A single window (~2 s) varies by
     10–25 % on these servers, so one job's climb often picks the wrong level, and a memory of only
-    where a job settled kept it there (bench/RESULTS.md). So every window and every settled stretch
+    where a job settled kept it there (make bench on a937052). So every window and every settled stretch
     is kept, summed per level; the next job starts from all of it. Samples expire after `ttl_s`;
     a job pushed back by the server (429/503/locked) caps the levels at the one it fell back to,
     for as long.
@@ -155,9 +155,9 @@ class AdaptiveConcurrency:
     measured yet, or slower by less than a window's `noise` shrunk by how much was measured
     there (the less-measured one if both could) — and settle on the best level of all the
     evidence, this job's included. Deciding on single windows failed both ways: a climb won on a
-    lucky window was kept by every later job (bench/RESULTS-sweep.md, one worker, reschedule:
-    0.84), and a check against single windows sent jobs wandering on a flat server (RESULTS.md,
-    one worker, cancel: 0.81) or locked them at a level one noisy window had favoured (two
+    lucky window was kept by every later job (bench/RESULTS-sweep.md on 260ccbd, one worker,
+    reschedule: 0.84), and a check against single windows sent jobs wandering on a flat server
+    (make bench on a937052, one worker, cancel: 0.81) or locked them at a level one noisy window had favoured (two
     workers: 0.82–0.86). Summed over jobs, the noise averages out; the probe costs one window at a
     level that is at most a window's noise slower, and stops once enough was measured there.
     With no neighbour worth a window the job runs at its level throughout.
@@ -220,11 +220,19 @@ class AdaptiveConcurrency:
         def may_beat(level: int) -> bool:
             if level not in rates:  # unmeasured: up resumes a climb; down only below the lowest tried
                 return level > best or best == min(rates)
-            windows = max(1.0, answers[level] / self._window(level))  # a window's noise shrinks as √n
-            return rates[level] * (1.0 + self.noise / math.sqrt(windows)) >= rates[best]
+            return rates[level] * (1.0 + self.noise / math.sqrt(self._windows_of(level))) >= rates[best]
 
         candidates = [n for n in (best * 2, best // 2) if 1 <= n <= self.maximum and may_beat(n)]
         return min(candidates, key=lambda n: (answers.get(n, 0), -n), default=None)
+
+    def _windows_of(self, level: int) -> float:
+        """How many windows' worth is known at a level (a window's noise shrinks as 1/√n). A window
+        ends when it has both its answers and `min_seconds`, so the count is the smaller of the
+        two: with one run an answer (in-place reschedule) 2 s hold ~80 answers, not 20 windows."""
+        assert self.known is not None
+        by_answers = self.known.answers[level] / self._window(level)
+        by_seconds = self.known.seconds[level] / self.min_seconds
+        return max(1.0, min(by_answers, by_seconds))
 
     def _window(self, level: int | None = None) -> int:
         return max(self.min_window, self.per_limit * (self.limit if level is None else level))

@@ -103,14 +103,16 @@ def test_rate_counts_runs_not_requests() -> None:
 KEY = ("api", "cancel", "10+")
 
 
-def known(*samples: tuple[int, float, int]) -> Evidence:
-    """Evidence of (level, runs/s, answers) measured one run per answer."""
-    return Evidence.of([Sample(level, n, n / rate, n) for level, rate, n in samples])
+def known(*measured: tuple[int, float, int]) -> Evidence:
+    """Evidence of (level, runs/s, whole windows), each window 2 s and its answers."""
+    return Evidence.of(
+        [Sample(level, rate * 2.0, 2.0, max(3, level)) for level, rate, n in measured for _ in range(n)]
+    )
 
 
 def test_a_warm_job_with_no_neighbour_worth_a_window_runs_at_the_best_known_level_throughout() -> None:
     # 4 measured over many windows clearly slower than 8: nothing to measure again
-    c = AdaptiveConcurrency(known=known((4, 50.0, 200), (8, 57.0, 400)))
+    c = AdaptiveConcurrency(known=known((4, 50.0, 50), (8, 57.0, 100)))
     assert c.warm and c.start == 8 and c.probe is None and not c.exploring
     assert drive(c, {1: 15, 2: 27, 4: 50, 8: 55}) == [8] and c.windows == 0
     assert c.settled == 8 and c.sustained is not None and abs(c.sustained - 55) < 1
@@ -119,7 +121,7 @@ def test_a_warm_job_with_no_neighbour_worth_a_window_runs_at_the_best_known_leve
 
 def test_a_warm_job_measures_a_neighbour_that_may_be_faster_once_then_settles_on_all_evidence() -> None:
     # 4 measured once, 34 against 36 at 2: within a window's noise, so worth one more window
-    learnt = known((1, 30.0, 300), (2, 36.0, 300), (4, 34.0, 4))
+    learnt = known((1, 30.0, 100), (2, 36.0, 100), (4, 34.0, 1))
     c = AdaptiveConcurrency(known=learnt)
     assert c.start == 2 and c.probe == 4 and c.exploring
     assert drive(c, {1: 30, 2: 36, 4: 45, 8: 50}) == [2, 4]  # (34 + 45) / 2 beats 36
@@ -131,17 +133,29 @@ def test_a_warm_job_measures_a_neighbour_that_may_be_faster_once_then_settles_on
 
 def test_a_neighbour_measured_slower_often_enough_is_not_measured_again() -> None:
     # once: 30 × (1 + 0.2) >= 36, may be faster; nine windows: 30 × (1 + 0.2 / 3) < 36
-    one = (1, 25.0, 300)  # measured often, clearly slower
-    assert AdaptiveConcurrency(known=known(one, (2, 36.0, 300), (4, 30.0, 4))).probe == 4
-    assert AdaptiveConcurrency(known=known(one, (2, 36.0, 300), (4, 30.0, 36))).probe is None
+    one = (1, 25.0, 100)  # measured often, clearly slower
+    assert AdaptiveConcurrency(known=known(one, (2, 36.0, 100), (4, 30.0, 1))).probe == 4
+    assert AdaptiveConcurrency(known=known(one, (2, 36.0, 100), (4, 30.0, 9))).probe is None
     # of two that may be faster, the less measured
-    assert AdaptiveConcurrency(known=known((1, 34.0, 3), (2, 36.0, 300), (4, 35.0, 40))).probe == 1
+    assert AdaptiveConcurrency(known=known((1, 34.0, 1), (2, 36.0, 100), (4, 35.0, 10))).probe == 1
     # unmeasured: the level above (a climb goes on); the one below only under the lowest measured
-    assert AdaptiveConcurrency(known=known((2, 36.0, 30))).probe == 4
-    assert AdaptiveConcurrency(known=known((2, 36.0, 300), (4, 20.0, 300))).probe == 1
-    assert AdaptiveConcurrency(known=known((2, 36.0, 300), (4, 20.0, 300), (8, 10.0, 300))).probe == 1
-    assert AdaptiveConcurrency(known=known((4, 36.0, 300), (8, 20.0, 300))).probe == 2
-    assert AdaptiveConcurrency(known=known((2, 20.0, 300), (4, 36.0, 300), (8, 20.0, 300))).probe is None
+    assert AdaptiveConcurrency(known=known((2, 36.0, 10))).probe == 4
+    assert AdaptiveConcurrency(known=known((2, 36.0, 100), (4, 20.0, 100))).probe == 1
+    assert AdaptiveConcurrency(known=known((2, 36.0, 100), (4, 20.0, 100), (8, 10.0, 100))).probe == 1
+    assert AdaptiveConcurrency(known=known((4, 36.0, 100), (8, 20.0, 100))).probe == 2
+    assert AdaptiveConcurrency(known=known((2, 20.0, 100), (4, 36.0, 100), (8, 20.0, 100))).probe is None
+
+
+def test_a_window_of_many_small_answers_counts_as_one_window() -> None:
+    # in-place reschedule answers run by run: a 2 s window at 4 holds ~70 answers, yet it is one
+    # window's noise; counted as 17 windows, 4 was never measured again and every job ran at 2 while
+    # fixed 4 was faster (make bench on 9a35dca, one PostgreSQL worker)
+    one = Sample(1, 2500.0, 100.0, 2500)  # measured often, clearly slower
+    evidence = Evidence.of([one, Sample(2, 3600.0, 100.0, 3600), Sample(4, 68.0, 2.0, 68)])
+    assert AdaptiveConcurrency(known=evidence).probe == 4
+    # bulk answers: a window at 4 is 4 answers, however long it took
+    evidence = Evidence.of([one, Sample(2, 3600.0, 100.0, 180), *[Sample(4, 68.0, 2.0, 4)] * 16])
+    assert AdaptiveConcurrency(known=evidence).probe is None  # 34 × (1 + 0.2 / 4) < 36
 
 
 def jobs(memory: LevelMemory, rates: dict[int, float], count: int, key: tuple[str, ...] = KEY) -> list[int]:
@@ -156,7 +170,7 @@ def jobs(memory: LevelMemory, rates: dict[int, float], count: int, key: tuple[st
 
 
 def test_a_climb_won_on_a_lucky_window_is_outvoted_by_what_the_level_then_sustained() -> None:
-    # one PostgreSQL worker, reschedule (bench/RESULTS-sweep.md, 0.84): a lucky climb 2 -> 4 -> 8
+    # one PostgreSQL worker, reschedule (bench/RESULTS-sweep.md on 260ccbd, 0.84): a lucky climb 2 -> 4 -> 8
     # settled at 8 and every later job stayed there, while 4 was the fastest over whole jobs
     memory = LevelMemory()
     steady = {1: 15.0, 2: 18.0, 4: 22.0, 8: 19.0}
@@ -168,7 +182,7 @@ def test_a_climb_won_on_a_lucky_window_is_outvoted_by_what_the_level_then_sustai
 
 
 def test_a_level_one_noisy_window_ruled_out_is_measured_again_and_the_climb_goes_on() -> None:
-    # two API workers (bench/RESULTS.md, 0.82-0.86): 4 measured no faster than 2 once, the jobs
+    # two API workers (make bench on a937052, 0.82-0.86): 4 measured no faster than 2 once, the jobs
     # settled at 2, and every later job stayed there while 8 was the fastest
     memory = LevelMemory()
     steady = {1: 15.0, 2: 27.0, 4: 50.0, 8: 57.0}
@@ -179,7 +193,7 @@ def test_a_level_one_noisy_window_ruled_out_is_measured_again_and_the_climb_goes
 
 
 def test_jobs_on_a_noisy_flat_server_do_not_wander_to_slower_levels() -> None:
-    # one PostgreSQL worker, cancel (bench/RESULTS.md, 0.81): 2 and 4 alike, 1 and 8 slower, each
+    # one PostgreSQL worker, cancel (make bench on a937052, 0.81): 2 and 4 alike, 1 and 8 slower, each
     # window off by up to 20 %; judged on single windows, five of six jobs started at a new level
     memory, rng = LevelMemory(), random.Random(9)
     rates = {1: 34.0, 2: 40.0, 4: 40.0, 8: 34.0}
