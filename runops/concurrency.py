@@ -49,28 +49,32 @@ class Evidence:
     runs: dict[int, float] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)
     answers: dict[int, int] = field(default_factory=dict)
+    jobs: dict[int, int] = field(default_factory=dict)  # how many jobs measured the level
     ceiling: int | None = None  # the level a job fell back to on overload: none above it
 
     @classmethod
     def of(cls, samples: list[Sample], ceiling: int | None = None) -> Evidence:
-        runs: dict[int, float] = {}
-        seconds: dict[int, float] = {}
-        answers: dict[int, int] = {}
+        """One job's samples."""
+        return cls(ceiling=ceiling).plus(samples)
+
+    @classmethod
+    def of_jobs(cls, jobs: list[list[Sample]], ceiling: int | None = None) -> Evidence:
+        evidence = cls(ceiling=ceiling)
+        for samples in jobs:
+            evidence = evidence.plus(samples)
+        return evidence
+
+    def plus(self, samples: list[Sample]) -> Evidence:
+        """With one more job's samples."""
+        runs, seconds, answers = dict(self.runs), dict(self.seconds), dict(self.answers)
         for s in samples:
             runs[s.level] = runs.get(s.level, 0.0) + s.runs
             seconds[s.level] = seconds.get(s.level, 0.0) + s.seconds
             answers[s.level] = answers.get(s.level, 0) + s.answers
-        return cls(runs, seconds, answers, ceiling)
-
-    def plus(self, samples: list[Sample]) -> Evidence:
-        mine = Evidence.of(samples)
-        levels = set(self.runs) | set(mine.runs)
-        return Evidence(
-            {level: self.runs.get(level, 0.0) + mine.runs.get(level, 0.0) for level in levels},
-            {level: self.seconds.get(level, 0.0) + mine.seconds.get(level, 0.0) for level in levels},
-            {level: self.answers.get(level, 0) + mine.answers.get(level, 0) for level in levels},
-            self.ceiling,
-        )
+        jobs = dict(self.jobs)
+        for level in {s.level for s in samples}:
+            jobs[level] = jobs.get(level, 0) + 1
+        return Evidence(runs, seconds, answers, jobs, self.ceiling)
 
     @property
     def rates(self) -> dict[int, float]:
@@ -99,35 +103,33 @@ class LevelMemory:
 
     def __init__(self, ttl_s: float = WARM_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._samples: dict[tuple[str, ...], list[tuple[float, Sample]]] = {}
+        self._jobs: dict[tuple[str, ...], list[tuple[float, list[Sample]]]] = {}
         self._ceilings: dict[tuple[str, ...], tuple[float, int]] = {}
 
     def recall(self, key: tuple[str, ...], now: float | None = None) -> Evidence | None:
         now = time.monotonic() if now is None else now
-        samples = [s for at, s in self._samples.get(key, []) if now - at <= self.ttl_s]
+        jobs = [samples for at, samples in self._jobs.get(key, []) if now - at <= self.ttl_s]
         capped = self._ceilings.get(key)
         ceiling = capped[1] if capped is not None and now - capped[0] <= self.ttl_s else None
-        if not samples and ceiling is None:
+        if not jobs and ceiling is None:
             return None
-        return Evidence.of([s for s in samples if ceiling is None or s.level <= ceiling], ceiling)
+        below = [[s for s in samples if ceiling is None or s.level <= ceiling] for samples in jobs]
+        return Evidence.of_jobs(below, ceiling)
 
     def learn(self, key: tuple[str, ...], controller: AdaptiveConcurrency, now: float | None = None) -> None:
         """Keep what the job measured (a job with no whole window adds nothing)."""
         now = time.monotonic() if now is None else now
-        kept = [(at, s) for at, s in self._samples.get(key, []) if now - at <= self.ttl_s]
+        kept = [(at, samples) for at, samples in self._jobs.get(key, []) if now - at <= self.ttl_s]
+        samples = controller.samples
         if controller.overloaded_seen:
             ceiling = controller.limit
             self._ceilings[key] = (now, ceiling)
-            kept = [(at, s) for at, s in kept if s.level <= ceiling]
-        kept += [
-            (now, s)
-            for s in controller.samples
-            if not controller.overloaded_seen or s.level <= controller.limit
-        ]
-        self._samples[key] = kept
+            kept = [(at, [s for s in job if s.level <= ceiling]) for at, job in kept]
+            samples = [s for s in samples if s.level <= ceiling]
+        self._jobs[key] = [*kept, (now, samples)] if samples else kept
 
     def clear(self) -> None:
-        self._samples.clear()
+        self._jobs.clear()
         self._ceilings.clear()
 
 
@@ -226,13 +228,16 @@ class AdaptiveConcurrency:
         return min(candidates, key=lambda n: (answers.get(n, 0), -n), default=None)
 
     def _windows_of(self, level: int) -> float:
-        """How many windows' worth is known at a level (a window's noise shrinks as 1/√n). A window
-        ends when it has both its answers and `min_seconds`, so the count is the smaller of the
-        two: with one run an answer (in-place reschedule) 2 s hold ~80 answers, not 20 windows."""
+        """How many independent windows are known at a level (a window's noise shrinks as 1/√n).
+        A window ends when it has both its answers and `min_seconds`, so the count is the smaller
+        of the two (with one run an answer, in-place reschedule, 2 s hold ~80 answers, not 20
+        windows) — and at most one a job: these servers' speed moves in phases longer than a job
+        (bench/RESULTS-sweep.md on 1388329, one worker, cancel: one job's long stretch at 2 looked
+        certain, and the jobs stayed at 1, the slowest level, without measuring 2 again)."""
         assert self.known is not None
         by_answers = self.known.answers[level] / self._window(level)
         by_seconds = self.known.seconds[level] / self.min_seconds
-        return max(1.0, min(by_answers, by_seconds))
+        return max(1.0, min(by_answers, by_seconds, self.known.jobs[level]))
 
     def _window(self, level: int | None = None) -> int:
         return max(self.min_window, self.per_limit * (self.limit if level is None else level))

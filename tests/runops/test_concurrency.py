@@ -104,9 +104,9 @@ KEY = ("api", "cancel", "10+")
 
 
 def known(*measured: tuple[int, float, int]) -> Evidence:
-    """Evidence of (level, runs/s, whole windows), each window 2 s and its answers."""
-    return Evidence.of(
-        [Sample(level, rate * 2.0, 2.0, max(3, level)) for level, rate, n in measured for _ in range(n)]
+    """Evidence of (level, runs/s, whole windows), each window 2 s and its answers, from a job of its own."""
+    return Evidence.of_jobs(
+        [[Sample(level, rate * 2.0, 2.0, max(3, level))] for level, rate, n in measured for _ in range(n)]
     )
 
 
@@ -154,8 +154,22 @@ def test_a_window_of_many_small_answers_counts_as_one_window() -> None:
     evidence = Evidence.of([one, Sample(2, 3600.0, 100.0, 3600), Sample(4, 68.0, 2.0, 68)])
     assert AdaptiveConcurrency(known=evidence).probe == 4
     # bulk answers: a window at 4 is 4 answers, however long it took
-    evidence = Evidence.of([one, Sample(2, 3600.0, 100.0, 180), *[Sample(4, 68.0, 2.0, 4)] * 16])
+    windows = [[Sample(4, 68.0, 2.0, 4)]] * 16  # from 16 jobs
+    evidence = Evidence.of_jobs([[one], [Sample(2, 3600.0, 100.0, 180)], *windows])
     assert AdaptiveConcurrency(known=evidence).probe is None  # 34 × (1 + 0.2 / 4) < 36
+
+
+def test_evidence_counts_at_most_one_window_a_job() -> None:
+    # one PostgreSQL worker, cancel (bench/RESULTS-sweep.md on 1388329, 0.86): the first job's
+    # long stretch at 2 counted as dozens of windows, so once a lucky window put the jobs at 1 they
+    # never measured 2 again — the server's speed moves in phases longer than a job
+    stretch = [Sample(2, 33.0 * 100, 100.0, 1700)]  # one job: 100 s at 2, 33 runs/s
+    at_one = [[Sample(1, 72.0, 2.0, 72)], [Sample(1, 72.0, 2.0, 72)]]  # two jobs' windows at 1: 36
+    c = AdaptiveConcurrency(known=Evidence.of_jobs([stretch, *at_one]))
+    assert c.start == 1 and c.probe == 2  # 33 × (1 + 0.2) may beat 36
+    # the same stretch spread over nine jobs is nine windows' worth: 33 × (1 + 0.2 / 3) < 36
+    spread = [[Sample(2, 33.0 * 100 / 9, 100.0 / 9, 1700 // 9)] for _ in range(9)]
+    assert AdaptiveConcurrency(known=Evidence.of_jobs([*spread, *at_one])).probe is None
 
 
 def jobs(memory: LevelMemory, rates: dict[int, float], count: int, key: tuple[str, ...] = KEY) -> list[int]:
