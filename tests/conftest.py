@@ -63,7 +63,7 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _cold_concurrency() -> Iterator[None]:
-    """Each test's jobs start cold: the levels earlier tests' jobs settled on are forgotten."""
+    """Each test's jobs start cold: what earlier tests' jobs measured is forgotten."""
     from runops.concurrency import MEMORY
 
     MEMORY.clear()
