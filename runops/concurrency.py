@@ -120,12 +120,10 @@ class LevelMemory:
         """Keep what the job measured (a job with no whole window adds nothing)."""
         now = time.monotonic() if now is None else now
         kept = [(at, samples) for at, samples in self._jobs.get(key, []) if now - at <= self.ttl_s]
-        samples = controller.samples
         if controller.overloaded_seen:
-            ceiling = controller.limit
-            self._ceilings[key] = (now, ceiling)
-            kept = [(at, [s for s in job if s.level <= ceiling]) for at, job in kept]
-            samples = [s for s in samples if s.level <= ceiling]
+            # recall leaves out what lies above the cap: every sample learnt so far expires no later
+            self._ceilings[key] = (now, controller.limit)
+        samples = controller.samples
         self._jobs[key] = [*kept, (now, samples)] if samples else kept
 
     def clear(self) -> None:
@@ -191,7 +189,6 @@ class AdaptiveConcurrency:
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
-    windows: int = field(init=False, default=0)  # whole windows measured by this job
 
     def __post_init__(self) -> None:
         if self.known is not None and self.known.ceiling is not None:
@@ -260,7 +257,6 @@ class AdaptiveConcurrency:
         if self._window_count < self._window() or elapsed < self.min_seconds:
             return
         self._windows.append(Sample(self.limit, self._window_runs, elapsed, self._window_count))
-        self.windows += 1
         if self.warm:
             self._decide_warm()
         else:
@@ -326,6 +322,11 @@ class AdaptiveConcurrency:
     def exploring(self) -> bool:
         """Still measuring levels (not settled yet)."""
         return not self._frozen
+
+    @property
+    def windows(self) -> int:
+        """Whole windows measured by this job."""
+        return len(self._windows)
 
     @property
     def measured(self) -> dict[int, float]:
