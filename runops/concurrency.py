@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 WARM_TTL_S = 3600.0  # what a level measured is trusted for an hour; servers get scaled, not often
 
@@ -39,17 +41,13 @@ class Sample:
     level: int
     runs: float
     seconds: float
-    answers: int = 1
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Everything earlier jobs of one kind measured on one API, summed per level."""
+    """What earlier jobs of one kind measured on one API: per job, runs and seconds at each level."""
 
-    runs: dict[int, float] = field(default_factory=dict)
-    seconds: dict[int, float] = field(default_factory=dict)
-    answers: dict[int, int] = field(default_factory=dict)
-    jobs: dict[int, int] = field(default_factory=dict)  # how many jobs measured the level
+    jobs: tuple[tuple[tuple[int, float, float], ...], ...] = ()  # per job: (level, runs, seconds)
     ceiling: int | None = None  # the level a job fell back to on overload: none above it
 
     @classmethod
@@ -65,23 +63,81 @@ class Evidence:
         return evidence
 
     def plus(self, samples: list[Sample]) -> Evidence:
-        """With one more job's samples."""
-        runs, seconds, answers = dict(self.runs), dict(self.seconds), dict(self.answers)
+        """With one more job's samples (its windows and stretch at one level pooled)."""
+        cells: dict[int, tuple[float, float]] = {}
         for s in samples:
-            runs[s.level] = runs.get(s.level, 0.0) + s.runs
-            seconds[s.level] = seconds.get(s.level, 0.0) + s.seconds
-            answers[s.level] = answers.get(s.level, 0) + s.answers
-        jobs = dict(self.jobs)
-        for level in {s.level for s in samples}:
-            jobs[level] = jobs.get(level, 0) + 1
-        return Evidence(runs, seconds, answers, jobs, self.ceiling)
+            runs, seconds = cells.get(s.level, (0.0, 0.0))
+            cells[s.level] = (runs + s.runs, seconds + s.seconds)
+        job = tuple((level, runs, seconds) for level, (runs, seconds) in sorted(cells.items()) if seconds > 0)
+        return Evidence((*self.jobs, job) if job else self.jobs, self.ceiling)
 
-    @property
+    def _comparing(self) -> list[tuple[tuple[int, float, float], ...]]:
+        """The jobs that measured more than one level, in the largest group of levels they link."""
+        jobs = [job for job in self.jobs if len(job) > 1]
+        group: dict[int, int] = {}  # level -> a level of its group (union-find)
+
+        def root(level: int) -> int:
+            while group.setdefault(level, level) != level:
+                level = group[level]
+            return level
+
+        for job in jobs:
+            first = root(job[0][0])
+            for level, _, _ in job[1:]:
+                group[root(level)] = first
+        sizes: dict[int, int] = {}
+        for job in jobs:
+            sizes[root(job[0][0])] = sizes.get(root(job[0][0]), 0) + 1
+        if not sizes:
+            return []
+        largest = max(sizes, key=lambda r: (sizes[r], r))
+        return [job for job in jobs if root(job[0][0]) == largest]
+
+    @cached_property
+    def compared(self) -> dict[int, int]:
+        """How many jobs measured each level beside another one: only those say how levels compare."""
+        counts: dict[int, int] = {}
+        for job in self._comparing():
+            for level, _, _ in job:
+                counts[level] = counts.get(level, 0) + 1
+        return counts
+
+    @cached_property
     def rates(self) -> dict[int, float]:
-        """Runs/s per level: all its runs over all its seconds, so a long stretch outweighs a window."""
-        return {
-            level: self.runs[level] / self.seconds[level] for level in self.runs if self.seconds[level] > 0
-        }
+        """Runs/s per level at the server's typical speed, judged only within jobs.
+
+        The server's own speed moves by 10–30 % in phases of a job or longer (make bench on
+        06a6086, one worker, reschedule: a whole round ran 20 % slow), so rates from different
+        jobs are not comparable: a level measured in a slow moment looked slow for the hour. Each
+        job measures some levels at one moment; log(runs/s) = the job's moment + the level's
+        effect, fitted by least squares over the jobs that measured two levels or more.
+        """
+        cells = [
+            (j, level, math.log(runs / seconds))
+            for j, job in enumerate(self._comparing())
+            for level, runs, seconds in job
+            if runs > 0
+        ]
+        if not cells:
+            return {}
+        effect = {level: 0.0 for _, level, _ in cells}
+        moment: dict[int, float] = {}
+        for _ in range(500):  # alternating means: a handful of levels, converges fast
+            moment = _means((j, y - effect[level]) for j, level, y in cells)
+            new = _means((level, y - moment[j]) for j, level, y in cells)
+            done = max(abs(new[level] - effect[level]) for level in new) < 1e-9
+            effect = new
+            if done:
+                break
+        typical = sum(moment.values()) / len(moment)
+        return {level: math.exp(e + typical) for level, e in sorted(effect.items())}
+
+
+def _means(pairs: Iterable[tuple[int, float]]) -> dict[int, float]:
+    sums: dict[int, list[float]] = {}
+    for key, value in pairs:
+        sums.setdefault(key, []).append(value)
+    return {key: sum(values) / len(values) for key, values in sums.items()}
 
 
 def lowest_within(rates: dict[int, float], tie: float) -> int:
@@ -95,10 +151,10 @@ class LevelMemory:
 
     The dashboard runs many jobs against one API in one process. A single window (~2 s) varies by
     10–25 % on these servers, so one job's climb often picks the wrong level, and a memory of only
-    where a job settled kept it there (make bench on a937052). So every window and every settled stretch
-    is kept, summed per level; the next job starts from all of it. Samples expire after `ttl_s`;
-    a job pushed back by the server (429/503/locked) caps the levels at the one it fell back to,
-    for as long.
+    where a job settled kept it there (make bench on a937052). So every job's windows and settled
+    stretch are kept, and the next job starts from how the levels compared in all of them. Samples
+    expire after `ttl_s`; a job pushed back by the server (429/503/locked) caps the levels at the
+    one it fell back to, for as long.
     """
 
     def __init__(self, ttl_s: float = WARM_TTL_S) -> None:
@@ -149,18 +205,21 @@ class AdaptiveConcurrency:
     lowest level tried is the best so far, try the one below it once; then settle on the lowest
     level within `tie` of the best — the same speed for less load on the server.
 
-    Warm (`known`: every window and settled stretch of earlier jobs of this kind, summed per
-    level): start at the lowest level within `tie` of the best known rate, measure one window
-    there, then one window at a neighbour (×2 or ÷2) that could still be the faster one — not
-    measured yet, or slower by less than a window's `noise` shrunk by how much was measured
-    there (the less-measured one if both could) — and settle on the best level of all the
-    evidence, this job's included. Deciding on single windows failed both ways: a climb won on a
-    lucky window was kept by every later job (bench/RESULTS-sweep.md on 260ccbd, one worker,
-    reschedule: 0.84), and a check against single windows sent jobs wandering on a flat server
-    (make bench on a937052, one worker, cancel: 0.81) or locked them at a level one noisy window had favoured (two
-    workers: 0.82–0.86). Summed over jobs, the noise averages out; the probe costs one window at a
-    level that is at most a window's noise slower, and stops once enough was measured there.
-    With no neighbour worth a window the job runs at its level throughout.
+    Warm (`known`: the windows and settled stretches of earlier jobs of this kind, each job's
+    levels compared with each other — `Evidence.rates`): start at the lowest level within `tie`
+    of the best, measure one window there, then one window at a neighbour (×2 or ÷2) that could
+    still be the faster one — not measured yet, or slower by less than a window's `noise` shrunk
+    by the number of jobs that compared it (the less-compared one if both could) — and settle on
+    the best level of all the evidence, this job's included. Deciding on single windows failed
+    both ways: a climb won on a lucky window was kept by every later job (bench/RESULTS-sweep.md
+    on 260ccbd, one worker, reschedule: 0.84), and a check against single windows sent jobs
+    wandering on a flat server (make bench on a937052, one worker, cancel: 0.81) or locked them
+    at a level one noisy window had favoured (two workers: 0.82–0.86). Rates summed over jobs
+    averaged the noise but mixed the server's moments: a level measured in a slow round looked
+    slow for the hour (make bench on 06a6086, one worker, reschedule: 0.86). Compared within jobs,
+    both cancel out; the probe costs one window at a level that is at most a window's noise
+    slower, and stops once enough jobs compared it. With no neighbour worth a window the job runs
+    at its level throughout (and, measuring one level only, adds nothing to the comparison).
 
     Halve and settle at once on overload (429/503/locked); the memory then caps the levels there.
     """
@@ -185,7 +244,6 @@ class AdaptiveConcurrency:
     _sustain_start: float | None = field(init=False, default=None)
     _sustain_end: float = field(init=False, default=0.0)
     _sustain_runs: int = field(init=False, default=0)
-    _sustain_answers: int = field(init=False, default=0)
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
@@ -203,8 +261,11 @@ class AdaptiveConcurrency:
 
     @property
     def warm(self) -> bool:
-        """Started from earlier jobs' measurements."""
+        """Started from earlier jobs' measurements (jobs that compared levels)."""
         return bool(self._allowed(self.known))
+
+    def _allowed_now(self) -> dict[int, float]:
+        return {level: rate for level, rate in self.measured.items() if level <= self.maximum}
 
     def _allowed(self, evidence: Evidence | None) -> dict[int, float]:
         if evidence is None:
@@ -212,29 +273,20 @@ class AdaptiveConcurrency:
         return {level: rate for level, rate in evidence.rates.items() if level <= self.maximum}
 
     def _worth_probing(self, best: int) -> int | None:
-        """The neighbour of `best` that may still beat it on what is known (None: neither may)."""
+        """The neighbour of `best` that may still beat it on what is known (None: neither may).
+
+        A level compared in n jobs is judged to within a window's `noise` / √n: each job's
+        comparison is one independent draw (its windows sit in one moment of the server)."""
         assert self.known is not None
-        rates, answers = self._allowed(self.known), self.known.answers
+        rates, compared = self._allowed(self.known), self.known.compared
 
         def may_beat(level: int) -> bool:
             if level not in rates:  # unmeasured: up resumes a climb; down only below the lowest tried
                 return level > best or best == min(rates)
-            return rates[level] * (1.0 + self.noise / math.sqrt(self._windows_of(level))) >= rates[best]
+            return rates[level] * (1.0 + self.noise / math.sqrt(compared[level])) >= rates[best]
 
         candidates = [n for n in (best * 2, best // 2) if 1 <= n <= self.maximum and may_beat(n)]
-        return min(candidates, key=lambda n: (answers.get(n, 0), -n), default=None)
-
-    def _windows_of(self, level: int) -> float:
-        """How many independent windows are known at a level (a window's noise shrinks as 1/√n).
-        A window ends when it has both its answers and `min_seconds`, so the count is the smaller
-        of the two (with one run an answer, in-place reschedule, 2 s hold ~80 answers, not 20
-        windows) — and at most one a job: these servers' speed moves in phases longer than a job
-        (bench/RESULTS-sweep.md on 1388329, one worker, cancel: one job's long stretch at 2 looked
-        certain, and the jobs stayed at 1, the slowest level, without measuring 2 again)."""
-        assert self.known is not None
-        by_answers = self.known.answers[level] / self._window(level)
-        by_seconds = self.known.seconds[level] / self.min_seconds
-        return max(1.0, min(by_answers, by_seconds, self.known.jobs[level]))
+        return min(candidates, key=lambda n: (compared.get(n, 0), -n), default=None)
 
     def _window(self, level: int | None = None) -> int:
         return max(self.min_window, self.per_limit * (self.limit if level is None else level))
@@ -256,7 +308,7 @@ class AdaptiveConcurrency:
         elapsed = now - self._window_start
         if self._window_count < self._window() or elapsed < self.min_seconds:
             return
-        self._windows.append(Sample(self.limit, self._window_runs, elapsed, self._window_count))
+        self._windows.append(Sample(self.limit, self._window_runs, elapsed))
         if self.warm:
             self._decide_warm()
         else:
@@ -297,15 +349,16 @@ class AdaptiveConcurrency:
             self._sustain_start = now
         else:
             self._sustain_runs += runs
-            self._sustain_answers += 1
             self._sustain_end = now
 
     def _evidence(self) -> Evidence:
         return (self.known or Evidence()).plus(self._windows)
 
     def _choice(self) -> int:
-        """The lowest level within `tie` of the best, on everything measured (earlier jobs too)."""
-        return lowest_within(self._allowed(self._evidence()), self.tie)
+        """The lowest level within `tie` of the best, on everything measured (earlier jobs too;
+        this job's own windows alone while they are all there is to compare)."""
+        rates = self._allowed(self._evidence()) or self._allowed_now()
+        return lowest_within(rates, self.tie) if rates else self.limit
 
     def _move(self, level: int) -> None:
         self._skip = self.limit  # answers to requests sent at the old level are not this level's
@@ -331,7 +384,8 @@ class AdaptiveConcurrency:
     @property
     def measured(self) -> dict[int, float]:
         """Runs/s this job measured per level in its windows."""
-        return Evidence.of(self._windows).rates
+        (job,) = Evidence.of(self._windows).jobs or ((),)
+        return {level: runs / seconds for level, runs, seconds in job}
 
     @property
     def settled(self) -> int:
@@ -350,11 +404,7 @@ class AdaptiveConcurrency:
         if self._sustain_start is None or self._sustain_runs < self.min_window:
             return None
         elapsed = self._sustain_end - self._sustain_start
-        return (
-            Sample(self.limit, self._sustain_runs, elapsed, self._sustain_answers)
-            if elapsed >= self.min_seconds
-            else None
-        )
+        return Sample(self.limit, self._sustain_runs, elapsed) if elapsed >= self.min_seconds else None
 
     @property
     def samples(self) -> list[Sample]:
