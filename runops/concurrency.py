@@ -63,14 +63,11 @@ class Evidence:
         return evidence
 
     def plus(self, samples: list[Sample]) -> Evidence:
-        """With one more job's samples (its windows and stretch at one level pooled)."""
-        cells: dict[int, tuple[float, float]] = {}
-        for s in samples:
-            runs, seconds = cells.get(s.level, (0.0, 0.0))
-            cells[s.level] = (runs + s.runs, seconds + s.seconds)
-        job = tuple((level, runs, seconds) for level, (runs, seconds) in sorted(cells.items()) if seconds > 0)
+        """With one more job's samples."""
+        job = pooled(samples)
         return Evidence((*self.jobs, job) if job else self.jobs, self.ceiling)
 
+    @cached_property
     def _comparing(self) -> list[tuple[tuple[int, float, float], ...]]:
         """The jobs that measured more than one level, in the largest group of levels they link."""
         jobs = [job for job in self.jobs if len(job) > 1]
@@ -87,7 +84,8 @@ class Evidence:
                 group[root(level)] = first
         sizes: dict[int, int] = {}
         for job in jobs:
-            sizes[root(job[0][0])] = sizes.get(root(job[0][0]), 0) + 1
+            top = root(job[0][0])
+            sizes[top] = sizes.get(top, 0) + 1
         if not sizes:
             return []
         largest = max(sizes, key=lambda r: (sizes[r], r))
@@ -97,7 +95,7 @@ class Evidence:
     def compared(self) -> dict[int, int]:
         """How many jobs measured each level beside another one: only those say how levels compare."""
         counts: dict[int, int] = {}
-        for job in self._comparing():
+        for job in self._comparing:
             for level, _, _ in job:
                 counts[level] = counts.get(level, 0) + 1
         return counts
@@ -114,7 +112,7 @@ class Evidence:
         """
         cells = [
             (j, level, math.log(runs / seconds))
-            for j, job in enumerate(self._comparing())
+            for j, job in enumerate(self._comparing)
             for level, runs, seconds in job
             if runs > 0
         ]
@@ -131,6 +129,15 @@ class Evidence:
                 break
         typical = sum(moment.values()) / len(moment)
         return {level: math.exp(e + typical) for level, e in sorted(effect.items())}
+
+
+def pooled(samples: list[Sample]) -> tuple[tuple[int, float, float], ...]:
+    """One job's samples as (level, runs, seconds), its windows and stretch at one level added up."""
+    cells: dict[int, tuple[float, float]] = {}
+    for s in samples:
+        runs, seconds = cells.get(s.level, (0.0, 0.0))
+        cells[s.level] = (runs + s.runs, seconds + s.seconds)
+    return tuple((level, runs, seconds) for level, (runs, seconds) in sorted(cells.items()) if seconds > 0)
 
 
 def _means(pairs: Iterable[tuple[int, float]]) -> dict[int, float]:
@@ -264,13 +271,11 @@ class AdaptiveConcurrency:
         """Started from earlier jobs' measurements (jobs that compared levels)."""
         return bool(self._allowed(self.known))
 
-    def _allowed_now(self) -> dict[int, float]:
-        return {level: rate for level, rate in self.measured.items() if level <= self.maximum}
-
     def _allowed(self, evidence: Evidence | None) -> dict[int, float]:
-        if evidence is None:
-            return {}
-        return {level: rate for level, rate in evidence.rates.items() if level <= self.maximum}
+        return self._capped(evidence.rates) if evidence is not None else {}
+
+    def _capped(self, rates: dict[int, float]) -> dict[int, float]:
+        return {level: rate for level, rate in rates.items() if level <= self.maximum}
 
     def _worth_probing(self, best: int) -> int | None:
         """The neighbour of `best` that may still beat it on what is known (None: neither may).
@@ -288,8 +293,8 @@ class AdaptiveConcurrency:
         candidates = [n for n in (best * 2, best // 2) if 1 <= n <= self.maximum and may_beat(n)]
         return min(candidates, key=lambda n: (compared.get(n, 0), -n), default=None)
 
-    def _window(self, level: int | None = None) -> int:
-        return max(self.min_window, self.per_limit * (self.limit if level is None else level))
+    def _window(self) -> int:
+        return max(self.min_window, self.per_limit * self.limit)
 
     def completed(self, now: float | None = None, runs: int = 1) -> None:
         now = time.monotonic() if now is None else now
@@ -357,7 +362,7 @@ class AdaptiveConcurrency:
     def _choice(self) -> int:
         """The lowest level within `tie` of the best, on everything measured (earlier jobs too;
         this job's own windows alone while they are all there is to compare)."""
-        rates = self._allowed(self._evidence()) or self._allowed_now()
+        rates = self._allowed(self._evidence()) or self._capped(self.measured)
         return lowest_within(rates, self.tie) if rates else self.limit
 
     def _move(self, level: int) -> None:
@@ -384,8 +389,7 @@ class AdaptiveConcurrency:
     @property
     def measured(self) -> dict[int, float]:
         """Runs/s this job measured per level in its windows."""
-        (job,) = Evidence.of(self._windows).jobs or ((),)
-        return {level: runs / seconds for level, runs, seconds in job}
+        return {level: runs / seconds for level, runs, seconds in pooled(self._windows)}
 
     @property
     def settled(self) -> int:
