@@ -205,7 +205,9 @@ class AdaptiveConcurrency:
     and slower with more in flight, one PostgreSQL API worker at 2–4, two workers at 8 — so no
     fixed number is right everywhere.
 
-    Cold (nothing `known`): start at `initial`; measure a window (at least `min_seconds` and a few
+    Cold (nothing `known`): start at `initial` (4: in every setup measured, 4 was the best
+    fixed level or within 16 % of it — 2 was up to 45 % slower on two workers — so a cold job
+    that cannot measure much loses least there); measure a window (at least `min_seconds` and a few
     answers, not counting answers still in flight from the previous level); climb while a level is
     at least `gain` times as fast as the one below (1.0: not slower — trying one level too many
     costs one window, stopping one level short the rest of the job); when climbing stops and the
@@ -228,10 +230,16 @@ class AdaptiveConcurrency:
     slower, and stops once enough jobs compared it. With no neighbour worth a window the job runs
     at its level throughout (and, measuring one level only, adds nothing to the comparison).
 
+    Given `job_runs`, a level is only tried when its window can end before the job does, and a
+    warm job's probe only when it takes at most `probe_share` of the job: a 400-run bulk cancel
+    is ~20 answers, a window at 8 needs 8 of them after the 4 still in flight, and a probe that
+    filled the rest of the job at a level 10 % slower cost every warm job 5 % (simulated with the
+    bench's noise; `_fits`). Such short jobs run at their start level; longer ones compare.
+
     Halve and settle at once on overload (429/503/locked); the memory then caps the levels there.
     """
 
-    initial: int = 2
+    initial: int = 4
     maximum: int = 8
     gain: float = 1.0
     min_window: int = 3  # answers per window, at least, and `per_limit` per request in flight
@@ -240,6 +248,8 @@ class AdaptiveConcurrency:
     known: Evidence | None = None
     noise: float = 0.2  # how far one window strays from a level's rate (bench: 10–25 %)
     tie: float = 0.05
+    job_runs: int | None = None  # runs this job will answer, when known: a window must fit in them
+    probe_share: float = 0.25  # at most this share of the job goes to a warm job's probe
     limit: int = field(init=False)
     start: int = field(init=False)
     probe: int | None = field(init=False, default=None)  # the neighbour a warm job measures once
@@ -254,6 +264,8 @@ class AdaptiveConcurrency:
     _window_start: float | None = field(init=False, default=None)
     _window_count: int = field(init=False, default=0)
     _window_runs: int = field(init=False, default=0)
+    _runs: int = field(init=False, default=0)  # every run answered so far, at any level
+    _answers: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.known is not None and self.known.ceiling is not None:
@@ -293,11 +305,14 @@ class AdaptiveConcurrency:
         candidates = [n for n in (best * 2, best // 2) if 1 <= n <= self.maximum and may_beat(n)]
         return min(candidates, key=lambda n: (compared.get(n, 0), -n), default=None)
 
-    def _window(self) -> int:
-        return max(self.min_window, self.per_limit * self.limit)
+    def _window(self, level: int | None = None) -> int:
+        """Answers a window needs at `level` (default: the current one)."""
+        return max(self.min_window, self.per_limit * (self.limit if level is None else level))
 
     def completed(self, now: float | None = None, runs: int = 1) -> None:
         now = time.monotonic() if now is None else now
+        self._runs += runs
+        self._answers += 1
         if self._frozen:
             if not self.overloaded_seen:
                 self._sustain(now, runs)
@@ -320,8 +335,9 @@ class AdaptiveConcurrency:
             self._decide_cold()
 
     def _decide_warm(self) -> None:
-        if self.probe is not None and self.limit != self.probe and self.probe not in self.measured:
-            self._move(self.probe)
+        probe = self.probe  # a window was just measured here: a probe measured already is done
+        if probe is not None and probe not in self.measured and self._fits(probe, self.probe_share):
+            self._move(probe)
             return
         self._settle(self._choice())
 
@@ -331,14 +347,37 @@ class AdaptiveConcurrency:
         rate = mine[here]
         up, down = here * 2, here // 2
         if up <= self.maximum and up not in mine and (down not in mine or rate >= mine[down] * self.gain):
-            self._move(up)
+            # no room for a window up there: stay rather than measure downwards, which only a
+            # level measured slower above would call for
+            if self._fits(up, 1.0):
+                self._move(up)
+            else:
+                self._settle(self._choice())
             return
         lowest = min(mine)
         best = max(mine, key=mine.__getitem__)
-        if best == lowest and lowest // 2 >= 1 and lowest // 2 not in mine:
+        if best == lowest and lowest // 2 >= 1 and lowest // 2 not in mine and self._fits(lowest // 2, 1.0):
             self._move(lowest // 2)
             return
         self._settle(self._choice())
+
+    def _fits(self, level: int, share: float) -> bool:
+        """Whether a window at `level` would end before the job does, within `share` of its runs.
+
+        A window cut short by the job's end measures nothing, and its runs went at a level that
+        may be the slower one. The window's runs are estimated from this job so far: the answers
+        still in flight from this level, the one that starts the clock, then `_window(level)`
+        answers over at least `min_seconds` at the rate of the last window."""
+        if self.job_runs is None:
+            return True
+        per_answer = self._runs / self._answers
+        last = self._windows[-1]
+        lead_in = (self.limit + 1) * per_answer
+        needed = max(
+            lead_in + self._window(level) * per_answer,
+            lead_in + last.runs / last.seconds * self.min_seconds,
+        )
+        return needed <= min(self.job_runs - self._runs, share * self.job_runs)
 
     def _settle(self, level: int) -> None:
         if level != self.limit:

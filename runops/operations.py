@@ -307,7 +307,9 @@ async def apply_plan(
     controller: FixedConcurrency | AdaptiveConcurrency = (
         FixedConcurrency(options.concurrency)
         if options.concurrency
-        else AdaptiveConcurrency(maximum=options.max_concurrency, known=MEMORY.recall(warm_key))
+        else AdaptiveConcurrency(
+            maximum=options.max_concurrency, known=MEMORY.recall(warm_key), job_runs=len(plan.to_change)
+        )
     )
     started_at, t0 = datetime.now(UTC), time.monotonic()
     deadline = t0 + options.time_limit_s if options.time_limit_s else None

@@ -180,7 +180,7 @@ def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_se
     prefect: Prefect,
 ) -> None:
     # a server whose answers take the same time at any concurrency and batch size: more in
-    # flight is faster, so the first job climbs to 8 (three windows of >= 2 s) and remembers it
+    # flight is faster, so the first job climbs to 8 (two windows of >= 2 s) and remembers it
     sizes: list[int] = []
 
     async def steady(client: PrefectClient, batch) -> list[RunResult]:
@@ -193,14 +193,14 @@ def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_se
         return _run(prefect, plan, Batching(steady, key=lambda i: 0, size=batch_size(n)), **options)[0]
 
     first = job("touch", 6000)
-    assert (first.start_concurrency, first.concurrency) == (2, 8)
-    assert first.totals["done"] == 6000 and "started at 2" in first.summary()
+    assert (first.start_concurrency, first.concurrency) == (4, 8)
+    assert first.totals["done"] == 6000 and "started at 4" in first.summary()
     settled_at = next(i for i, size in enumerate(sizes) if size == 50)
     assert set(sizes[:settled_at]) == {EXPLORE_BATCH} and set(sizes[settled_at:-1]) == {50}
 
     second = job("touch", 400)  # batches of 20: the same kind of request (10+ runs)
     assert second.start_concurrency == 8 and second.totals["done"] == 400
-    assert job("another action", 400).start_concurrency == 2  # another kind of job starts cold
-    assert job("touch", 30).start_concurrency == 2  # batches of 2: another kind of request
+    assert job("another action", 400).start_concurrency == 4  # another kind of job starts cold
+    assert job("touch", 30).start_concurrency == 4  # batches of 2: another kind of request
     fixed = job("touch", 30, concurrency=1)
     assert fixed.start_concurrency == fixed.concurrency == 1
