@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -107,7 +108,14 @@ def orders(variants: list[T], rounds: int) -> list[list[T]]:
         raise ValueError("an even number of rounds: each rotation runs once forwards, once reversed")
     n = len(variants)
     half = [variants[2 * i % n :] + variants[: 2 * i % n] for i in range(rounds // 2)]
-    return half + [order[::-1] for order in half]
+    back = [order[::-1] for order in half]
+    # the reversed half starts where no variant would run twice across a round's boundary
+    # (with more rounds than variants a rotation comes twice, and its reverse may meet it)
+    for k in range(len(back)):
+        plan = half + back[k:] + back[:k]
+        if all(a[-1] != b[0] for a, b in itertools.pairwise(plan)):
+            return plan
+    raise ValueError(f"no order of {rounds} rounds keeps {n} variants apart")
 
 
 def miss_chance(jobs: dict[str, list[float]], target: float = 0.9, resamples: int = 4000) -> float:
@@ -195,8 +203,9 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=400, help="runs per variant and round")
     # an even number (see `orders`): every variant's mean position in the run is the same
     # (the server gets slower as its database grows; with 3 rounds adaptive ran last in two);
-    # 6, not 4: one 400-run SQLite job varies 33–67 runs/s, and "best fixed" is the fastest of
-    # four such noisy means, so 4 rounds could not tell 10 % apart (0.71–0.94 in repeat runs)
-    parser.add_argument("--rounds", type=int, default=6, help="rounds (even), in a balanced order")
+    # 12, not 6: one 400-run job varies 5–18 % here and "best fixed" is the fastest of four
+    # such noisy means, so with 6 rounds even always running the best level scored < 0.9 in at
+    # least one of the six cells of a run about one run in four (bench/simulate_sweep.py)
+    parser.add_argument("--rounds", type=int, default=12, help="rounds (even), in a balanced order")
     parser.add_argument("--jobs", nargs="*", choices=["cancel", "reschedule"], help="only these jobs")
     asyncio.run(main(parser.parse_args()))

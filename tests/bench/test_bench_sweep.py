@@ -24,7 +24,7 @@ def test_noisier_jobs_miss_more_often() -> None:
     assert 0.05 < miss_chance(rough) < 0.6
 
 
-@pytest.mark.parametrize("rounds", [4, 6, 8])
+@pytest.mark.parametrize("rounds", [4, 6, 8, 10, 12, 14])
 def test_every_variant_runs_once_a_round_at_the_same_mean_position_and_never_twice_in_a_row(
     rounds: int,
 ) -> None:
