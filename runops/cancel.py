@@ -38,6 +38,7 @@ from prefect.states import Cancelled, Cancelling, State, to_state_create
 from runops import bulk
 from runops.audit import AuditLog
 from runops.bulk import Outcome
+from runops.connection import without_client_retries
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -468,9 +469,10 @@ class CancelBatch:
             )
             transition = transition_id(self.plan, batch[0].run_id, batch_key(batch[0]))
             try:
-                return await bulk.set_state_where(
-                    client, where, proposal, limit=len(todo), transition_id=transition
-                )
+                with without_client_retries():  # a try that reached the server must not be hidden
+                    return await bulk.set_state_where(
+                        client, where, proposal, limit=len(todo), transition_id=transition
+                    )
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code not in (404, 405):
                     self.sent.update(item.run_id for item in todo)
@@ -483,7 +485,10 @@ class CancelBatch:
         answers: dict[UUID, Outcome] = {}
         for item in todo:
             try:
-                result = await _propose(client, item.run_id, proposal, transition_id(self.plan, item.run_id))
+                with without_client_retries():
+                    result = await _propose(
+                        client, item.run_id, proposal, transition_id(self.plan, item.run_id)
+                    )
             except ObjectNotFound:
                 continue  # reported from the re-read as deleted meanwhile
             except httpx.HTTPStatusError as exc:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from prefect.client.orchestration import PrefectClient
+from prefect.context import SettingsContext, get_settings_context
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.settings import Settings as PrefectSettings
 
 from runops.errors import (
     ApiError,
@@ -41,6 +43,31 @@ def client_retries() -> int:
     """
     value = os.environ.get("PREFECT_CLIENT_MAX_RETRIES")
     return int(value) if value and value.isdigit() else 2
+
+
+_single_try: list[tuple[PrefectSettings, PrefectSettings]] = []  # (settings in use, its copy)
+
+
+@contextmanager
+def without_client_retries() -> Iterator[None]:
+    """Requests made inside go out once: Prefect's client does not re-send them itself after a
+    503/429/502/408 or a lost answer, so the caller sees every try that may have reached the server.
+
+    For a state change runops must: the server answers a bulk call 503 when SQLite's lock hits
+    one run's commit after earlier runs of the call were changed (each is its own transaction);
+    re-sent out of sight, the call no longer matches those runs, and runops reported runs it had
+    cancelled as "skipped: already finished" (make bench on bfd335b: 144 of a 10,000-run cancel,
+    8 in flight on SQLite). Seen by runops, the failure marks the batch as possibly changed by
+    this plan, backs the concurrency off, and runops' own retry (with its back-off) sends it again.
+    """
+    context = get_settings_context()
+    # copying Prefect's settings takes ~80 ms: once for the settings in use, not per request
+    kept = next((k for k in _single_try if k[0] is context.settings), None)
+    if kept is None:
+        kept = (context.settings, context.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0}))
+        _single_try[:] = [kept]
+    with SettingsContext(profile=context.profile, settings=kept[1]):
+        yield
 
 
 def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> PrefectClient:
