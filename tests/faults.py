@@ -64,38 +64,25 @@ class DownAfter(Passthrough):
 
 
 class LosesAnswers(Passthrough):
-    """The first `n` state-change requests reach the server, but their answers are lost on the way back."""
+    """The first `n` state-change requests reach the server and change its runs, but their answers
+    are lost on the way back: the connection resets, or (`busy`) the answer is 503 "Service
+    Unavailable" — what Prefect answers when SQLite's lock hits a bulk call after some of its runs
+    were changed (each is its own transaction). Prefect's client re-sends either on its own."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, busy: bool = False) -> None:
         super().__init__()
-        self.n = n
+        self.n, self.busy = n, busy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         if request.url.path.endswith(STATE_CHANGE) and self.n > 0:
             self.n -= 1
             await response.aread()
+            if self.busy:
+                return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
             raise httpx.ReadError(
                 "connection reset while reading the answer (injected fault)", request=request
             )
-        return response
-
-
-class BusyAfterChange(Passthrough):
-    """The first `n` state-change requests reach the server and change its runs, then answer 503
-    "Service Unavailable" — what Prefect answers when SQLite's lock hits a bulk call after some
-    of its runs were changed (each is its own transaction). Prefect's client retries a 503 itself."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith(STATE_CHANGE) and self.n > 0:
-            self.n -= 1
-            await response.aread()
-            return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
         return response
 
 

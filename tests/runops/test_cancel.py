@@ -34,7 +34,6 @@ from runops.settings import Settings
 from tests.factories import Prefect, ago, later, seeded_runs, subflow_run, unique
 from tests.faults import (
     BeforeChange,
-    BusyAfterChange,
     DownAfter,
     LosesAnswers,
     Passthrough,
@@ -423,7 +422,7 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_
         actor="t",
         audit=audit,
         options=options,
-        transport=BusyAfterChange(2),
+        transport=LosesAnswers(2, busy=True),
     )
     assert report.totals == {DONE: 40, SKIPPED: 0, FAILED: 0}, {r.reason for r in report.results}
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
