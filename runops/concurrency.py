@@ -233,8 +233,8 @@ class AdaptiveConcurrency:
     Given `job_runs`, a level is only tried when its window can end before the job does, and a
     warm job's probe only when it takes at most `probe_share` of the job: a 400-run bulk cancel
     is ~20 answers, a window at 8 needs 8 of them after the 4 still in flight, and a probe that
-    filled the rest of the job at a level 10 % slower cost every warm job 5 % (simulated with the
-    bench's noise; `_fits`). Such short jobs run at their start level; longer ones compare.
+    filled the rest of the job at a level 10 % slower cost every warm job 5 % (bench/
+    simulate_sweep.py; `_fits`). Such short jobs run at their start level; longer ones compare.
 
     Halve and settle at once on overload (429/503/locked); the memory then caps the levels there.
     """
