@@ -115,7 +115,13 @@ def test_overload_halves_and_freezes() -> None:
     c = AdaptiveConcurrency(initial=8)
     c.overloaded()
     assert c.limit == 4
-    c.overloaded()
+    # the other requests in flight at 8 are pushed back in the same moment: one halving for all
+    for _ in range(7):
+        c.overloaded()
+    assert c.limit == 4
+    for _ in range(8):  # their answers come in (after runops' retries)
+        c.completed()
+    c.overloaded()  # pushed back at 4 as well
     assert c.limit == 2
     drive(c, {1: 10, 2: 10, 4: 100, 8: 100})
     assert c.limit == 2  # frozen after overload
