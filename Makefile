@@ -42,7 +42,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Every benchmark of bench/ on SQLite, PostgreSQL and PostgreSQL + Redis (1 and 2 API workers):
-## one table, written to bench/RESULTS.md (about 90 minutes on 2 cores)
+## one table, written to bench/RESULTS.md (87–106 minutes on 2 cores here)
 bench: $(STAMP) services
 	$(BIN)/python -m bench
 
