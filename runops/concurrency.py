@@ -266,7 +266,7 @@ class AdaptiveConcurrency:
     _window_runs: int = field(init=False, default=0)
     _runs: int = field(init=False, default=0)  # every run answered so far, at any level
     _answers: int = field(init=False, default=0)
-    _pushed_back: int = field(init=False, default=0)  # answers due to requests sent before a halving
+    _halving_ends: int = field(init=False, default=0)  # `_answers` by which a halving's requests are in
 
     def __post_init__(self) -> None:
         if self.known is not None and self.known.ceiling is not None:
@@ -314,7 +314,6 @@ class AdaptiveConcurrency:
         now = time.monotonic() if now is None else now
         self._runs += runs
         self._answers += 1
-        self._pushed_back = max(0, self._pushed_back - 1)
         if self._frozen:
             if not self.overloaded_seen:
                 self._sustain(now, runs)
@@ -418,9 +417,9 @@ class AdaptiveConcurrency:
         every one took a busy SQLite server from 8 to 1 in one burst of 503s (a 10,000-run cancel
         at 43 runs/s, against 61 at 8 when Prefect's client had hidden them: make bench on
         b025cf1, stopped). A push-back from a request sent at the halved level halves again."""
-        if self._pushed_back > 0:
+        if self._answers < self._halving_ends:  # still answers to requests sent before the halving
             return
-        self._pushed_back = self.limit
+        self._halving_ends = self._answers + self.limit
         self.limit = max(1, self.limit // 2)
         self._frozen = self.overloaded_seen = True
 
