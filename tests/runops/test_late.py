@@ -30,29 +30,65 @@ FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
 
 class BreakAfter(httpx.AsyncBaseTransport):
-    """Passes requests through until the `after`-th matching POST, then the connection is gone.
+    """Passes requests through until `after` matching POSTs were answered, then the connection is gone.
 
-    `lose_response=True` lets that request reach the server and loses only its answer: the
-    worst case for "did it happen or not".
+    `lose_response=True` lets the next matching request reach the server and loses only its answer:
+    the worst case for "did it happen or not". A busy server's 429/503 answers are passed on and do
+    not count (the call is tried again): the fault is meant for a request the server answered as
+    done, and a shared SQLite server under the whole suite's load says "database is locked" now
+    and then.
     """
 
-    def __init__(self, path_suffix: str, after: int, lose_response: bool = False) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+    def __init__(
+        self,
+        path_suffix: str,
+        after: int,
+        lose_response: bool = False,
+        inner: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.inner = inner or httpx.AsyncHTTPTransport()
         self.path_suffix, self.after, self.lose_response = path_suffix, after, lose_response
         self.count, self.broken = 0, False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.broken:
             raise httpx.ConnectError("injected: connection refused", request=request)
-        if request.method == "POST" and request.url.path.endswith(self.path_suffix):
-            self.count += 1
-            if self.count > self.after:
-                self.broken = True
-                if self.lose_response:
-                    response = await self.inner.handle_async_request(request)
-                    await response.aread()
-                    await response.aclose()
-                raise httpx.ConnectError("injected: connection reset", request=request)
+        if request.method != "POST" or not request.url.path.endswith(self.path_suffix):
+            return await self.inner.handle_async_request(request)
+        if self.count < self.after:
+            self.count += 1  # before the answer: requests in flight together count at once
+            response = await self.inner.handle_async_request(request)
+            if response.status_code in BUSY:
+                self.count -= 1
+            return response
+        if self.lose_response:
+            response = await self.inner.handle_async_request(request)
+            if response.status_code in BUSY:
+                return response
+            await response.aread()
+            await response.aclose()
+        self.broken = True
+        raise httpx.ConnectError("injected: connection reset", request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+BUSY = (429, 503)
+
+
+class BusyOnce(httpx.AsyncBaseTransport):
+    """The first POST to `path_suffix` is answered 503 without reaching the server — as Prefect
+    answers a one-transaction call SQLite's lock rolled back; everything else goes through."""
+
+    def __init__(self, path_suffix: str) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.path_suffix, self.answered = path_suffix, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.answered and request.method == "POST" and request.url.path.endswith(self.path_suffix):
+            self.answered = True
+            return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -525,8 +561,11 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 60, concurrency=1)
     plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
-    # batches of 3: the 2nd batch's replacements are made but the answer is lost; then the API is gone
-    broken = BreakAfter("/create_flow_run/bulk", after=1, lose_response=True)
+    # batches of 3: the 1st batch is answered "database is locked" once (nothing stored; under the
+    # whole suite's load that happens on its own) and then made; the 2nd batch's replacements are
+    # made but the answer is lost; then the API is gone
+    bulk = "/create_flow_run/bulk"
+    broken = BreakAfter(bulk, after=1, lose_response=True, inner=BusyOnce(bulk))
     with monkeypatch.context() as env:
         env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
         report = apply(prefect, plan, transport=broken, options=replace(FAST, concurrency=1))
