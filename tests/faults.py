@@ -14,6 +14,9 @@ from uuid import UUID, uuid4
 import httpx
 
 STATE_CHANGE = "set_state"  # /flow_runs/{id}/set_state and /flow_runs/bulk_set_state
+# how a busy server answers (SQLite's "database is locked" is 503): the client tries again, so a
+# fault that counts requests does not count these
+BUSY = (429, 503)
 
 
 def runs_in(request: httpx.Request) -> int:
@@ -55,12 +58,17 @@ class DownAfter(Passthrough):
         self.ok, self.changes, self.down = ok, 0, False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        counted = 0
         if not self.down and request.url.path.endswith(STATE_CHANGE):
-            self.changes += runs_in(request)
+            counted = runs_in(request)  # before the answer: requests in flight together count at once
+            self.changes += counted
             self.down = self.changes > self.ok
         if self.down:
             raise httpx.ConnectError("connection refused (injected fault)", request=request)
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if response.status_code in BUSY:
+            self.changes -= counted  # tried again; the fault is meant for changes the server answered
+        return response
 
 
 class LosesAnswers(Passthrough):
@@ -75,7 +83,8 @@ class LosesAnswers(Passthrough):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith(STATE_CHANGE) and self.n > 0:
+        # a busy answer the server gave on its own is passed on: the lost answers are of changes made
+        if request.url.path.endswith(STATE_CHANGE) and self.n > 0 and response.status_code not in BUSY:
             self.n -= 1
             await response.aread()
             if self.busy:

@@ -24,7 +24,7 @@ from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
-from tests.faults import BeforeChange, BulkCreateFaults, FailsDelete, RunFaults, set_state_directly
+from tests.faults import BUSY, BeforeChange, BulkCreateFaults, FailsDelete, RunFaults, set_state_directly
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -72,9 +72,6 @@ class BreakAfter(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-BUSY = (429, 503)
 
 
 class BusyOnce(httpx.AsyncBaseTransport):
