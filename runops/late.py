@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from prefect.states import Cancelling, Scheduled
 from runops import bulk
 from runops.audit import AuditLog
 from runops.bulk import BULK_LIMIT, Outcome
-from runops.connection import explain
+from runops.connection import explain, without_client_retries
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -66,6 +67,7 @@ CREATE_ATTEMPTS = 2  # bulk tries for a row; then it is created on its own
 # Only runs that have not started may be moved: never Pending/Running back to Scheduled.
 RESCHEDULABLE_STATES = ("Late", "Scheduled")
 CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
+CANCEL_TYPES = (StateType.CANCELLING, StateType.CANCELLED)
 PAST_WARNING = "new time is in the past: the run will be Late again at once"
 
 
@@ -352,6 +354,28 @@ class LateRunHandler:
     def __init__(self, plan: Plan) -> None:
         self.allowed = tuple(plan.options.get("states") or ("Late",))
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
+        # runs a request of this job may have changed although no answer said so: found as this
+        # job would leave them, they are done (by that request), not "moved on meanwhile"
+        self.sent: set[UUID] = set()
+
+    @contextmanager
+    def sending(self, ids: Iterable[UUID]) -> Iterator[None]:
+        """A state change or delete sent once: Prefect's client does not re-send it on its own
+        (a re-send no longer matches the runs the first try changed, and runops would call them
+        skipped), and if it fails, it may still have reached the server for `ids`."""
+        ids = list(ids)
+        try:
+            with without_client_retries():
+                yield
+        except ObjectNotFound:
+            raise
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in (404, 405):  # 404/405: an API without the endpoint
+                self.sent.update(ids)
+            raise
+        except Exception:
+            self.sent.update(ids)
+            raise
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == RESCHEDULE:
@@ -377,12 +401,17 @@ class LateRunHandler:
         return run, self.judge(item, run)
 
     def judge(self, item: PlannedRun, run: FlowRun) -> RunResult | None:
-        """A skip result if the run moved on since the preview, else None (still as planned)."""
+        """A skip result if the run moved on since the preview, a done one if a try of this job
+        whose answer was lost did the change, else None (still as planned)."""
         name = run.state.name if run.state else "no state"
         when = scheduled_time(run)
         if item.new_time is not None and when == item.new_time and name == "Scheduled":
-            # an earlier attempt of this plan already did it (e.g. before a failure)
+            if item.action == RESCHEDULE and item.run_id in self.sent:
+                return result_for(item, DONE, name, "confirmed on re-read")
+            # an earlier job with this plan already did it (e.g. before a failure)
             return result_for(item, SKIPPED, name, "already scheduled for the new time")
+        if item.action == CANCEL and item.run_id in self.sent and run.state_type in CANCEL_TYPES:
+            return result_for(item, DONE, name, "confirmed on re-read")
         if name not in self.allowed:
             return result_for(item, SKIPPED, name, f"now {name}")
         if item.scheduled_time is not None and when != item.scheduled_time:
@@ -397,9 +426,10 @@ class LateRunHandler:
         state = Scheduled(scheduled_time=item.new_time)
         if self.conditional:
             try:
-                answers = await set_state_where(
-                    client, [item.run_id], state, self.allowed, scheduled_at=item.scheduled_time
-                )
+                with self.sending([item.run_id]):
+                    answers = await set_state_where(
+                        client, [item.run_id], state, self.allowed, scheduled_at=item.scheduled_time
+                    )
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code not in (404, 405):
                     raise
@@ -412,7 +442,8 @@ class LateRunHandler:
         if skipped is not None:
             return skipped
         try:
-            result = await client.set_flow_run_state(item.run_id, state)
+            with self.sending([item.run_id]):
+                result = await client.set_flow_run_state(item.run_id, state)
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
         return _rescheduled(item, Outcome.of(result))
@@ -427,7 +458,8 @@ class LateRunHandler:
         if skipped is not None:
             return skipped
         try:  # still late, yet not in the batch's answer: propose it on its own
-            result = await client.set_flow_run_state(item.run_id, Cancelling())
+            with self.sending([item.run_id]):
+                result = await client.set_flow_run_state(item.run_id, Cancelling())
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
         return _cancelled(item, Outcome.of(result))
@@ -438,10 +470,14 @@ class LateRunHandler:
             return result_for(item, DONE, "Deleted")
         run, skipped = await self.reread(client, item)
         if run is None:
+            if item.run_id in self.sent:
+                return result_for(item, DONE, "Deleted", "confirmed on re-read")
             return result_for(item, SKIPPED, None, "already gone (deleted meanwhile)")
         if skipped is not None:
             return skipped
-        if item.run_id in await bulk_delete(client, [item.run_id], self.allowed):
+        with self.sending([item.run_id]):
+            deleted = await bulk_delete(client, [item.run_id], self.allowed)
+        if item.run_id in deleted:
             return result_for(item, DONE, "Deleted")
         return result_for(item, FAILED, item.state, "the server did not delete it; run the job again")
 
@@ -529,10 +565,12 @@ class LateBatches:
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         ids = [item.run_id for item in batch]
         if batch[0].action == CANCEL:
-            answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
+            with self.each.sending(ids):
+                answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
             return [await self.each.cancel(client, item, answers) for item in batch]
         if batch[0].action == DELETE:
-            deleted = await bulk_delete(client, ids, self.each.allowed)
+            with self.each.sending(ids):
+                deleted = await bulk_delete(client, ids, self.each.allowed)
             return [await self.each.delete(client, item, deleted) for item in batch]
         if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
             return await self.together(client, batch)
@@ -548,13 +586,14 @@ class LateBatches:
         # scheduled times holds no other planned run: a run moved meanwhile falls outside it.
         between = (min(due), max(due)) if len(due) == len(batch) else None
         try:
-            answers = await set_state_where(
-                client,
-                [i.run_id for i in batch],
-                Scheduled(scheduled_time=new_time),
-                self.each.allowed,
-                scheduled_between=between,
-            )
+            with self.each.sending(i.run_id for i in batch):
+                answers = await set_state_where(
+                    client,
+                    [i.run_id for i in batch],
+                    Scheduled(scheduled_time=new_time),
+                    self.each.allowed,
+                    scheduled_between=between,
+                )
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code not in (404, 405):
                 raise

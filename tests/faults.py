@@ -75,16 +75,17 @@ class LosesAnswers(Passthrough):
     """The first `n` state-change requests reach the server and change its runs, but their answers
     are lost on the way back: the connection resets, or (`busy`) the answer is 503 "Service
     Unavailable" — what Prefect answers when SQLite's lock hits a bulk call after some of its runs
-    were changed (each is its own transaction). Prefect's client re-sends either on its own."""
+    were changed (each is its own transaction). Prefect's client re-sends either on its own.
+    `paths`: the endpoints whose answers are lost (by how the path ends)."""
 
-    def __init__(self, n: int, busy: bool = False) -> None:
+    def __init__(self, n: int, busy: bool = False, paths: tuple[str, ...] = (STATE_CHANGE,)) -> None:
         super().__init__()
-        self.n, self.busy = n, busy
+        self.n, self.busy, self.paths = n, busy, paths
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         # a busy answer the server gave on its own is passed on: the lost answers are of changes made
-        if request.url.path.endswith(STATE_CHANGE) and self.n > 0 and response.status_code not in BUSY:
+        if request.url.path.endswith(self.paths) and self.n > 0 and response.status_code not in BUSY:
             self.n -= 1
             await response.aread()
             if self.busy:

@@ -24,7 +24,15 @@ from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
-from tests.faults import BUSY, BeforeChange, BulkCreateFaults, FailsDelete, RunFaults, set_state_directly
+from tests.faults import (
+    BUSY,
+    BeforeChange,
+    BulkCreateFaults,
+    FailsDelete,
+    LosesAnswers,
+    RunFaults,
+    set_state_directly,
+)
 
 FAST = ApplyOptions(attempts=4, backoff_s=0.2, unreachable_after=2)
 
@@ -441,6 +449,40 @@ def test_api_failure_mid_apply_then_rerun_finishes_without_duplicates(
     for item in plan.items:
         assert stored[item.run_id].next_scheduled_start_time == item.new_time
         assert state_names(prefect, item.run_id).count("Scheduled") == 1  # moved exactly once
+
+
+@pytest.mark.parametrize(
+    ("policy", "remainder"), [({"policy": "fixed", "at": "now+1d"}, "cancel"), ({"delay": "1d"}, "delete")]
+)
+def test_a_change_the_server_made_before_answering_503_counts_as_done(
+    prefect: Prefect, monkeypatch: pytest.MonkeyPatch, policy: dict[str, str], remainder: str
+) -> None:
+    # A busy SQLite server can change a call's runs and then answer 503 (as in test_cancel's twin).
+    # Re-sent by Prefect's client out of runops' sight, the call no longer matched those runs, and
+    # runops called runs it had changed skipped: "already scheduled for the new time", "now
+    # Cancelling", "already gone".
+    monkeypatch.delenv("PREFECT_CLIENT_MAX_RETRIES", raising=False)  # runops' default: the client retries
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 10)
+    plan = plan_for(prefect, request(deployment, limit=5, remainder=remainder, **policy))
+    assert [i.action for i in plan.items] == ["reschedule"] * 5 + [remainder] * 5
+    faults = LosesAnswers(3, busy=True, paths=("set_state", "bulk_delete"))
+    report = apply(prefect, plan, transport=faults, options=ApplyOptions(attempts=3, backoff_s=0.05))
+    assert report.totals == {"done": 10, "skipped": 0, "failed": 0}, [r.reason for r in report.results]
+    assert faults.n == 0  # every lost answer was of a change the server made
+
+    stored = by_id(prefect.runs_of(deployment))
+    for item in plan.items[:5]:
+        assert stored[item.run_id].state_name == "Scheduled"
+        assert stored[item.run_id].next_scheduled_start_time == item.new_time
+        assert state_names(prefect, item.run_id).count("Scheduled") == 1  # moved exactly once
+    rest = [item.run_id for item in plan.items[5:]]
+    if remainder == "delete":
+        assert not set(rest) & set(stored) and len(stored) == 5
+    else:
+        assert {stored[i].state_name for i in rest} == {"Cancelled"}
+        assert [state_names(prefect, i).count("Cancelled") for i in rest] == [1] * 5
+    assert set(stored) <= {r.id for r in runs}
 
 
 @pytest.mark.parametrize("policy", [{"delay": "1d"}, {"policy": "fixed", "at": "now+1d"}])
