@@ -38,7 +38,7 @@ from prefect.states import Cancelled, Cancelling, State, to_state_create
 from runops import bulk
 from runops.audit import AuditLog
 from runops.bulk import Outcome
-from runops.connection import without_client_retries
+from runops.connection import sent_once
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -469,23 +469,19 @@ class CancelBatch:
             )
             transition = transition_id(self.plan, batch[0].run_id, batch_key(batch[0]))
             try:
-                with without_client_retries():  # a try that reached the server must not be hidden
+                # a try that reached the server must not be hidden: a retry recognises these as ours
+                with sent_once(self.sent, (item.run_id for item in todo)):
                     return await bulk.set_state_where(
                         client, where, proposal, limit=len(todo), transition_id=transition
                     )
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code not in (404, 405):
-                    self.sent.update(item.run_id for item in todo)
                     raise
                 self.bulk = False  # an API without the bulk endpoint: one proposal per run
-            except Exception:
-                # the request may have reached the server: a retry recognises these as ours
-                self.sent.update(item.run_id for item in todo)
-                raise
         answers: dict[UUID, Outcome] = {}
         for item in todo:
             try:
-                with without_client_retries():
+                with sent_once(self.sent, [item.run_id], unchanged=(404,)):
                     result = await _propose(
                         client, item.run_id, proposal, transition_id(self.plan, item.run_id)
                     )
@@ -494,10 +490,6 @@ class CancelBatch:
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     continue
-                self.sent.add(item.run_id)
-                raise
-            except Exception:
-                self.sent.add(item.run_id)
                 raise
             answers[item.run_id] = Outcome.of(result)
         return answers

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.context import SettingsContext, get_settings_context
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.settings import Settings as PrefectSettings
 
@@ -68,6 +70,29 @@ def without_client_retries() -> Iterator[None]:
         _single_try[:] = [kept]
     with SettingsContext(profile=context.profile, settings=kept[1]):
         yield
+
+
+@contextmanager
+def sent_once(
+    sent: set[UUID], ids: Iterable[UUID], unchanged: tuple[int, ...] = (404, 405)
+) -> Iterator[None]:
+    """A change of these runs made inside goes out once (`without_client_retries`); if it fails
+    in a way that may have reached the server, `ids` join `sent`, so that a re-read can tell this
+    job's own change from someone else's. `unchanged`: statuses that say the server did nothing
+    (404; 405 from an API without the endpoint)."""
+    ids = list(ids)
+    try:
+        with without_client_retries():
+            yield
+    except ObjectNotFound:
+        raise
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code not in unchanged:
+            sent.update(ids)
+        raise
+    except Exception:
+        sent.update(ids)
+        raise
 
 
 def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> PrefectClient:

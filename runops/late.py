@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Hashable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -29,7 +28,7 @@ from prefect.states import Cancelling, Scheduled
 from runops import bulk
 from runops.audit import AuditLog
 from runops.bulk import BULK_LIMIT, Outcome
-from runops.connection import explain, without_client_retries
+from runops.connection import explain, sent_once
 from runops.errors import BadInput
 from runops.execute import execute
 from runops.operations import (
@@ -354,28 +353,9 @@ class LateRunHandler:
     def __init__(self, plan: Plan) -> None:
         self.allowed = tuple(plan.options.get("states") or ("Late",))
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
-        # runs a request of this job may have changed although no answer said so: found as this
-        # job would leave them, they are done (by that request), not "moved on meanwhile"
+        # runs a request of this job may have changed although no answer said so (`sent_once`):
+        # found as this job would leave them, they are done (by that request), not "moved on meanwhile"
         self.sent: set[UUID] = set()
-
-    @contextmanager
-    def sending(self, ids: Iterable[UUID]) -> Iterator[None]:
-        """A state change or delete sent once: Prefect's client does not re-send it on its own
-        (a re-send no longer matches the runs the first try changed, and runops would call them
-        skipped), and if it fails, it may still have reached the server for `ids`."""
-        ids = list(ids)
-        try:
-            with without_client_retries():
-                yield
-        except ObjectNotFound:
-            raise
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code not in (404, 405):  # 404/405: an API without the endpoint
-                self.sent.update(ids)
-            raise
-        except Exception:
-            self.sent.update(ids)
-            raise
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == RESCHEDULE:
@@ -426,7 +406,7 @@ class LateRunHandler:
         state = Scheduled(scheduled_time=item.new_time)
         if self.conditional:
             try:
-                with self.sending([item.run_id]):
+                with sent_once(self.sent, [item.run_id]):
                     answers = await set_state_where(
                         client, [item.run_id], state, self.allowed, scheduled_at=item.scheduled_time
                     )
@@ -442,7 +422,7 @@ class LateRunHandler:
         if skipped is not None:
             return skipped
         try:
-            with self.sending([item.run_id]):
+            with sent_once(self.sent, [item.run_id]):
                 result = await client.set_flow_run_state(item.run_id, state)
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
@@ -458,7 +438,7 @@ class LateRunHandler:
         if skipped is not None:
             return skipped
         try:  # still late, yet not in the batch's answer: propose it on its own
-            with self.sending([item.run_id]):
+            with sent_once(self.sent, [item.run_id]):
                 result = await client.set_flow_run_state(item.run_id, Cancelling())
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
@@ -475,7 +455,7 @@ class LateRunHandler:
             return result_for(item, SKIPPED, None, "already gone (deleted meanwhile)")
         if skipped is not None:
             return skipped
-        with self.sending([item.run_id]):
+        with sent_once(self.sent, [item.run_id]):
             deleted = await bulk_delete(client, [item.run_id], self.allowed)
         if item.run_id in deleted:
             return result_for(item, DONE, "Deleted")
@@ -565,11 +545,11 @@ class LateBatches:
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         ids = [item.run_id for item in batch]
         if batch[0].action == CANCEL:
-            with self.each.sending(ids):
+            with sent_once(self.each.sent, ids):
                 answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
             return [await self.each.cancel(client, item, answers) for item in batch]
         if batch[0].action == DELETE:
-            with self.each.sending(ids):
+            with sent_once(self.each.sent, ids):
                 deleted = await bulk_delete(client, ids, self.each.allowed)
             return [await self.each.delete(client, item, deleted) for item in batch]
         if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
@@ -585,11 +565,12 @@ class LateBatches:
         # The batch is a run of consecutive plan rows (newest first), so the range of their
         # scheduled times holds no other planned run: a run moved meanwhile falls outside it.
         between = (min(due), max(due)) if len(due) == len(batch) else None
+        ids = [i.run_id for i in batch]
         try:
-            with self.each.sending(i.run_id for i in batch):
+            with sent_once(self.each.sent, ids):
                 answers = await set_state_where(
                     client,
-                    [i.run_id for i in batch],
+                    ids,
                     Scheduled(scheduled_time=new_time),
                     self.each.allowed,
                     scheduled_between=between,
