@@ -19,6 +19,11 @@ STATE_CHANGE = "set_state"  # /flow_runs/{id}/set_state and /flow_runs/bulk_set_
 BUSY = (429, 503)
 
 
+def busy_answer(request: httpx.Request) -> httpx.Response:
+    """Prefect's answer when SQLite's lock hit the request ("database is locked")."""
+    return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
+
+
 def runs_in(request: httpx.Request) -> int:
     """How many runs a state-change request is about (a bulk call names them in its filter)."""
     if request.url.path.endswith("/bulk_set_state"):
@@ -89,11 +94,26 @@ class LosesAnswers(Passthrough):
             self.n -= 1
             await response.aread()
             if self.busy:
-                return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
+                return busy_answer(request)
             raise httpx.ReadError(
                 "connection reset while reading the answer (injected fault)", request=request
             )
         return response
+
+
+class BusyOnce(Passthrough):
+    """The first POST to `path_suffix` is answered 503 without reaching the server — as Prefect
+    answers a one-transaction call SQLite's lock rolled back; everything else goes through."""
+
+    def __init__(self, path_suffix: str) -> None:
+        super().__init__()
+        self.path_suffix, self.answered = path_suffix, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.answered and request.method == "POST" and request.url.path.endswith(self.path_suffix):
+            self.answered = True
+            return busy_answer(request)
+        return await self.inner.handle_async_request(request)
 
 
 class RunFaults(Passthrough):

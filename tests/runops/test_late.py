@@ -28,6 +28,7 @@ from tests.faults import (
     BUSY,
     BeforeChange,
     BulkCreateFaults,
+    BusyOnce,
     FailsDelete,
     LosesAnswers,
     RunFaults,
@@ -77,24 +78,6 @@ class BreakAfter(httpx.AsyncBaseTransport):
             await response.aclose()
         self.broken = True
         raise httpx.ConnectError("injected: connection reset", request=request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class BusyOnce(httpx.AsyncBaseTransport):
-    """The first POST to `path_suffix` is answered 503 without reaching the server — as Prefect
-    answers a one-transaction call SQLite's lock rolled back; everything else goes through."""
-
-    def __init__(self, path_suffix: str) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.path_suffix, self.answered = path_suffix, False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self.answered and request.method == "POST" and request.url.path.endswith(self.path_suffix):
-            self.answered = True
-            return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=request)
-        return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
