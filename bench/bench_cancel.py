@@ -121,7 +121,7 @@ async def raw_bulk(client: PrefectClient, deployment_id: UUID) -> None:
 async def runops_cancel(client: PrefectClient, full_name: str, options: ApplyOptions | None = None) -> str:
     request = cancel.CancelRequest(RunSelection(states=tuple(ACTIVE), deployments=(full_name,)))
     plan = await cancel.plan_cancel(client, request)
-    report = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
+    report = await cancel.apply_cancel(client, plan, actor="bench", store=None, options=options)
     return (
         f"concurrency started at {report.start_concurrency}, settled {report.concurrency} "
         f"(peak {report.peak_concurrency}); {report.summary()}"

@@ -130,7 +130,7 @@ async def runops_job(
                 deployments=(f"bench-late-flow/{deployment}",), limit=n, **policy
             )
             plan = await late.plan_reschedule(client, request)
-            result = await late.apply_reschedule(client, plan, actor="bench", audit=None)
+            result = await late.apply_reschedule(client, plan, actor="bench", store=None)
     return t[0], result
 
 

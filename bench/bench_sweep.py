@@ -70,7 +70,7 @@ async def cancel_job(
     await insert_runs(database_url, dep, n=n, state_type="SCHEDULED", name_prefix=name)
     request = cancel.CancelRequest(RunSelection(states=("Scheduled",), deployments=(f"{FLOW}/{name}",)))
     plan = await cancel.plan_cancel(client, request)
-    result = await cancel.apply_cancel(client, plan, actor="bench", audit=None, options=options)
+    result = await cancel.apply_cancel(client, plan, actor="bench", store=None, options=options)
     return await measured(client, "cancel", dep, "Cancelled", n, result)
 
 
@@ -90,7 +90,7 @@ async def reschedule_job(
     )
     request = late.RescheduleRequest(deployments=(f"{FLOW}/{name}",), policy="shift", delay="12h", limit=n)
     plan = await late.plan_reschedule(client, request)
-    result = await late.apply_reschedule(client, plan, actor="bench", audit=None, options=options)
+    result = await late.apply_reschedule(client, plan, actor="bench", store=None, options=options)
     return await measured(client, "reschedule (shift, in place)", dep, "Scheduled", n, result)
 
 

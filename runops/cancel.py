@@ -15,7 +15,7 @@ filtered by ids AND a not-finished state): one request per batch instead of one 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,11 +36,10 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State, to_state_create
 
 from runops import bulk
-from runops.audit import AuditLog
 from runops.bulk import Outcome
 from runops.connection import sent_once
 from runops.errors import BadInput
-from runops.execute import execute
+from runops.execute import JobRef, StopSignal, execute
 from runops.operations import (
     DONE,
     FAILED,
@@ -68,6 +67,7 @@ from runops.selection import (
     read_by_id,
     resolve,
 )
+from runops.store import Store
 from runops.timefmt import ensure_utc, parse_time
 
 CANCEL = "cancel"  # not started: the server makes it Cancelled at once
@@ -333,7 +333,7 @@ def transition_id(plan: Plan, run_id: UUID, kind: str = "") -> UUID:
     """Stable per plan and run (or per plan and batch, named by its first run): a retried request
     after a lost answer is a duplicate the server recognises (PreventDuplicateTransitions) and
     the re-read recognises as ours, not a second transition."""
-    return uuid.uuid5(run_id, f"runops-cancel:{plan.created_at.isoformat()}{kind}")
+    return uuid.uuid5(run_id, f"runops-cancel:{plan.uid}{kind}")
 
 
 async def _propose(
@@ -388,14 +388,15 @@ class CancelBatch:
     Safe to repeat for the same batch: the engine retries a batch whose request failed.
     """
 
-    def __init__(self, plan: Plan, actor: str = "") -> None:
+    def __init__(self, plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
         self.by = f" by {actor}" if actor else ""
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
-        # runs whose proposal may have reached the server without an answer: on the retry their
+        # runs whose proposal may have reached the server without an answer (a lost answer, or a
+        # process of this job that died before it wrote them): on the retry their
         # Cancelled/Cancelling is our doing (the server's Cancelled for a not-started run does
         # not carry our transition id)
-        self.sent: set[UUID] = set()
+        self.sent: set[UUID] = set(sent)
 
     def ours(self, batch: Sequence[PlannedRun], run: FlowRun) -> bool:
         """Whether the run's current state came from this plan (this batch, or one run of it)."""
@@ -495,8 +496,8 @@ class CancelBatch:
         return answers
 
 
-def cancel_batches(plan: Plan, actor: str = "") -> Batching:
-    return Batching(CancelBatch(plan, actor), key=batch_key, size=batch_size(len(plan.to_change)))
+def cancel_batches(plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> Batching:
+    return Batching(CancelBatch(plan, actor, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
 def default_options(plan: Plan) -> ApplyOptions:
@@ -504,18 +505,27 @@ def default_options(plan: Plan) -> ApplyOptions:
     return ApplyOptions(time_limit_s=max(600.0, 2.0 * len(plan.to_change)))
 
 
+def check_plan(plan: Plan) -> None:
+    if not plan.to_change:
+        raise BadInput("Nothing to cancel: every planned run is skipped.")
+
+
 async def apply_cancel(
     client: PrefectClient,
     plan: Plan,
     *,
     actor: str,
-    audit: AuditLog | None,
+    store: Store | None,
     progress: Progress | None = None,
     options: ApplyOptions | None = None,
+    reason: str = "",
+    stop: StopSignal | None = None,
+    job: JobRef | None = None,
+    sent: Iterable[UUID] = (),
 ) -> Report:
-    """Apply a confirmed plan: only its runs (frozen), each re-read first; audited."""
-    if not plan.to_change:
-        raise BadInput("Nothing to cancel: every planned run is skipped.")
+    """Apply a confirmed plan as a job: only its runs (frozen), each re-read first; audited.
+    `sent`: runs an earlier process of this job may have changed (a resume)."""
+    check_plan(plan)
     # One authenticated read first: an unreachable API or refused credentials stop the job here,
     # in words, instead of failing each of thousands of runs on its own.
     first = plan.to_change[0].run_id
@@ -523,9 +533,12 @@ async def apply_cancel(
     return await execute(
         client,
         plan,
-        cancel_batches(plan, actor),
+        cancel_batches(plan, actor, sent),
         actor=actor,
-        audit=audit,
+        store=store,
         progress=progress,
         options=options or default_options(plan),
+        reason=reason,
+        stop=stop,
+        job=job,
     )

@@ -9,6 +9,7 @@ Exit codes: 0 done or nothing to do · 1 some runs failed · 2 bad input or refu
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +18,16 @@ from typing import Annotated, Any
 
 import typer
 
-from runops import cancel, history, late, overview
+from runops import cancel, history, jobs, late, overview
 from runops.access import cli_actor
-from runops.audit import AuditLog, default_path
 from runops.connection import call, health
 from runops.errors import BadInput, NotAllowed, RunopsError
+from runops.execute import StopSignal
 from runops.operations import FAILED, Plan, Progress, Report
 from runops.selection import RunSelection
 from runops.settings import Settings
+from runops.store import Store, default_store
+from runops.store.jobs import INTERRUPTED, RUNNING, STOPPED, Job, JobBusy
 from runops.timefmt import format_duration
 
 app = typer.Typer(
@@ -35,14 +38,20 @@ app = typer.Typer(
 )
 late_app = typer.Typer(help="Late runs: list them, reschedule them.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for the embedded server.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Jobs: every change runops made or is making; resume one.", no_args_is_help=True)
 app.add_typer(late_app, name="late")
 app.add_typer(demo_app, name="demo")
+app.add_typer(jobs_app, name="jobs")
 
 EXIT_FAILED_RUNS = 1
+EXIT_INTERRUPTED = 130  # stopped before every run was answered (Ctrl-C): resume finishes it
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ReasonOpt = Annotated[
+    str, typer.Option("--reason", help="Why (an incident id, a sentence): kept in the job and the audit log.")
+]
 DeploymentOpt = Annotated[
     list[str] | None,
     typer.Option("--deployment", "-d", help='Deployment ("flow/deployment" or a unique name).'),
@@ -159,6 +168,28 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
         yield advance
 
 
+def store_of(s: Settings) -> Store:
+    return default_store(s.home)
+
+
+@contextmanager
+def ctrl_c_stops(stop: StopSignal) -> Iterator[None]:
+    """The first Ctrl-C stops sending (answers in flight are awaited and recorded); a second one
+    leaves at once (the job is then found interrupted, and a resume re-reads what was in flight)."""
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        if stop():
+            raise KeyboardInterrupt
+        stop.request(INTERRUPTED)
+        err("runops: stopping — waiting for the answers in flight (Ctrl-C again to leave at once)…")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def finish(report: Report, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_json())
@@ -167,9 +198,16 @@ def finish(report: Report, as_json: bool) -> None:
             reason = f" — {r.reason}" if r.reason else ""
             typer.echo(f"{r.outcome:<8} {r.action:<16} {r.name:<28} {r.before} → {r.after or '-'}{reason}")
         typer.echo(report.summary() + (f" · audit #{report.audit_id}" if report.audit_id else ""))
+        if report.job_id:
+            typer.echo(f"job {report.job_id}: {report.status}")
     for note in report.notes:
         err(f"note: {note}")
+    if report.status in (INTERRUPTED, STOPPED):
+        err(f"runops: job {report.status}; finish it with: runops jobs resume {report.job_id}")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if report.totals[FAILED]:
+        if report.job_id:
+            err(f"runops: some runs failed; try them again with: runops jobs resume {report.job_id}")
         raise typer.Exit(EXIT_FAILED_RUNS)
 
 
@@ -180,8 +218,9 @@ def run_job(
     dry_run: bool,
     yes: bool,
     as_json: bool,
+    reason: str = "",
 ) -> None:
-    """select → plan → confirm → apply → report, as on the pages."""
+    """select → plan → confirm → apply → report, as on the pages; the apply is a recorded job."""
     s = settings()
     with words():
         plan: Plan = call(s, plan_fn, request)
@@ -200,9 +239,18 @@ def run_job(
                 typer.echo("Dry run: nothing changed.")
             return
         confirm(plan, yes)
-        audit = AuditLog(default_path(s.home))
-        with progress_bar(len(plan)) as advance:
-            report: Report = call(s, apply_fn, plan, actor=cli_actor(), audit=audit, progress=advance)
+        stop = StopSignal()
+        with progress_bar(len(plan)) as advance, ctrl_c_stops(stop):
+            report: Report = call(
+                s,
+                apply_fn,
+                plan,
+                actor=cli_actor(),
+                store=store_of(s),
+                progress=advance,
+                reason=reason,
+                stop=stop,
+            )
     finish(report, as_json)
 
 
@@ -257,6 +305,7 @@ def late_reschedule(
         bool, typer.Option(help="Recreate each run (new id) instead of rescheduling it in place.")
     ] = False,
     allow_past: Annotated[bool, typer.Option(help="Allow new times that are already in the past.")] = False,
+    reason: ReasonOpt = "",
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -281,7 +330,7 @@ def late_reschedule(
             mode="recreate" if recreate else "in_place",
             allow_past=allow_past,
         )
-    run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json)
+    run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json, reason)
 
 
 @app.command("cancel")
@@ -297,6 +346,7 @@ def cancel_runs(
     force_stuck: Annotated[
         bool, typer.Option("--force-stuck", help="Mark runs stuck in Cancelling as Cancelled (force).")
     ] = False,
+    reason: ReasonOpt = "",
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -312,7 +362,7 @@ def cancel_runs(
     request = cancel.CancelRequest(
         selection=selection, include_subflows=include_subflows, force_stuck=force_stuck
     )
-    run_job(cancel.plan_cancel, request, cancel.apply_cancel, dry_run, yes, as_json)
+    run_job(cancel.plan_cancel, request, cancel.apply_cancel, dry_run, yes, as_json, reason)
 
 
 @app.command("history")
@@ -366,6 +416,115 @@ def doctor() -> None:
         return
     typer.echo(f"health:      {result.message}")
     raise typer.Exit(3)
+
+
+def _job_line(job: Job) -> str:
+    t = job.totals
+    counts = f"{t['done']:,} done, {t['skipped']:,} skipped, {t['failed']:,} failed"
+    if t["not_attempted"]:
+        counts += f", {t['not_attempted']:,} not attempted"
+    if job.status == "running":
+        counts = f"{job.answered:,} of {job.planned:,} answered: " + counts
+    return (
+        f"{job.id}  {job.started:%Y-%m-%d %H:%M}  {job.status:<11} {job.action:<22} "
+        f"{job.planned:>6,} planned · {counts} · {job.actor}"
+    )
+
+
+@jobs_app.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option("--limit", help="How many of the newest jobs.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Jobs, newest first: what, who, when, status and totals."""
+    with words():
+        if limit <= 0:
+            raise BadInput(f"--limit must be at least 1 (got {limit}).")
+        found = store_of(settings()).jobs.list(limit=limit)
+    if as_json:
+        emit_json([job.as_json() for job in found])
+        return
+    for job in found:
+        typer.echo(_job_line(job))
+    typer.echo(f"{len(found):,} job(s)")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument(help="The job's id.")], as_json: JsonOpt = False) -> None:
+    """One job with every run: before, intended change, outcome and why."""
+    with words():
+        store = store_of(settings())
+        job = store.jobs.get(job_id)
+        runs = store.jobs.runs(job_id)
+    if as_json:
+        emit_json({**job.as_json(), "policy": job.policy, "runs": [r.as_json() for r in runs]})
+        return
+    typer.echo(_job_line(job))
+    typer.echo(f"  selection: {job.selection}")
+    if job.policy:
+        typer.echo(f"  policy:    {job.policy}")
+    if job.reason:
+        typer.echo(f"  reason:    {job.reason}")
+    for run in runs:
+        item = run.item
+        new = f" → {item.new_time:%Y-%m-%d %H:%M:%S UTC}" if item.new_time else ""
+        why = f" — {run.reason}" if run.reason else ""
+        typer.echo(
+            f"  {run.outcome or 'pending':<13} {item.action:<16} {item.name:<28} {item.state}{new}"
+            f" → {run.after or '-'}{why}"
+        )
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    allow_past: Annotated[
+        bool, typer.Option(help="Apply new times that have passed since the job was planned.")
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Finish a stopped, interrupted or failed job: every run not yet done is re-read and changed
+    only if it is still as the plan found it (never twice)."""
+    s = settings()
+    with words():
+        store = store_of(s)
+        found = jobs.resume_plan(store, job_id)
+        if found.job.status == RUNNING:
+            raise JobBusy(
+                f"Job {job_id} is running now; it can be resumed once it stops or its process is gone."
+            )
+        if not found.todo.items:
+            if as_json:
+                emit_json({**found.job.as_json(), "job": found.job.id, "nothing_to_do": True})
+            else:
+                typer.echo(f"Nothing to do: job {job_id} is {found.job.status}, every run answered.")
+            return
+        confirm(found.todo, yes)
+        stop = StopSignal()
+        with progress_bar(len(found.todo)) as advance, ctrl_c_stops(stop):
+            report = call(
+                s,
+                jobs.resume,
+                store,
+                job_id,
+                actor=cli_actor(),
+                progress=advance,
+                stop=stop,
+                allow_past=allow_past,
+            )
+    assert report is not None
+    finish(report, as_json)
+
+
+@jobs_app.command("stop")
+def jobs_stop(job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+    """Ask a running job (wherever it runs) to stop sending; it records the rest as not attempted."""
+    with words():
+        store = store_of(settings())
+        if not store.jobs.request_stop(job_id):
+            raise BadInput(f"Job {job_id} is not running ({store.jobs.get(job_id).status}).")
+    typer.echo(f"Asked job {job_id} to stop; it finishes the requests in flight first.")
 
 
 @demo_app.command("seed")

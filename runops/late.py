@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -26,11 +26,10 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling, Scheduled
 
 from runops import bulk
-from runops.audit import AuditLog
 from runops.bulk import BULK_LIMIT, Outcome
 from runops.connection import explain, sent_once
 from runops.errors import BadInput
-from runops.execute import execute
+from runops.execute import JobRef, StopSignal, execute
 from runops.operations import (
     DONE,
     FAILED,
@@ -55,6 +54,7 @@ from runops.selection import (
     read_by_id,
     resolve,
 )
+from runops.store import Store
 from runops.timefmt import ensure_utc, format_duration, parse_duration, parse_time
 
 ACTION = "reschedule late runs"
@@ -350,12 +350,13 @@ async def bulk_delete(client: PrefectClient, ids: list[UUID], states: tuple[str,
 class LateRunHandler:
     """Acts on one planned run, only if it is still as the preview saw it (else skipped, with why)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
         self.allowed = tuple(plan.options.get("states") or ("Late",))
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
-        # runs a request of this job may have changed although no answer said so (`sent_once`):
-        # found as this job would leave them, they are done (by that request), not "moved on meanwhile"
-        self.sent: set[UUID] = set()
+        # runs a request of this job may have changed although no answer said so (`sent_once`, or
+        # a process of this job that died before it wrote their answers): found as this job
+        # would leave them, they are done (by that request), not "moved on meanwhile"
+        self.sent: set[UUID] = set(sent)
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == RESCHEDULE:
@@ -532,8 +533,8 @@ class LateBatches:
 
     SIZES: ClassVar[dict[Hashable, int]] = {CANCEL: CANCEL_BATCH, DELETE: BULK_LIMIT}
 
-    def __init__(self, plan: Plan) -> None:
-        self.each = LateRunHandler(plan)
+    def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
+        self.each = LateRunHandler(plan, sent)
         self.bulk_create = True  # False once the API turns out to lack create_flow_run/bulk
 
     @staticmethod
@@ -698,8 +699,8 @@ class LateBatches:
         return made, errors
 
 
-def late_batches(plan: Plan) -> Batching:
-    handler = LateBatches(plan)
+def late_batches(plan: Plan, sent: Iterable[UUID] = ()) -> Batching:
+    handler = LateBatches(plan, sent)
     return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)), sizes=LateBatches.SIZES)
 
 
@@ -728,16 +729,8 @@ def _cancelled(item: PlannedRun, answer: Outcome) -> RunResult:
     return result_for(item, SKIPPED, answer.state_name, answer.reason or "the server refused to cancel it")
 
 
-async def apply_reschedule(
-    client: PrefectClient,
-    plan: Plan,
-    *,
-    actor: str,
-    audit: AuditLog | None,
-    progress: Progress | None = None,
-    options: ApplyOptions | None = None,
-) -> Report:
-    """Apply a previewed plan; refuses (nothing changes) if new times are in the past without consent."""
+def check_plan(plan: Plan) -> None:
+    """Refuse (nothing changes) an empty plan, or new times in the past without consent."""
     if not plan.to_change:
         raise BadInput("Nothing to do: no late runs match this selection.")
     past = past_items(plan)
@@ -746,8 +739,35 @@ async def apply_reschedule(
             f"{len(past):,} new time(s) are in the past (e.g. {past[0].name}); those runs would be "
             "Late again at once. Choose later times, or confirm that this is what you want."
         )
+
+
+async def apply_reschedule(
+    client: PrefectClient,
+    plan: Plan,
+    *,
+    actor: str,
+    store: Store | None,
+    progress: Progress | None = None,
+    options: ApplyOptions | None = None,
+    reason: str = "",
+    stop: StopSignal | None = None,
+    job: JobRef | None = None,
+    sent: Iterable[UUID] = (),
+) -> Report:
+    """Apply a previewed plan as a job; refuses (nothing changes) if new times are in the past
+    without consent. `sent`: runs an earlier process of this job may have changed (a resume)."""
+    check_plan(plan)
     return await execute(
-        client, plan, late_batches(plan), actor=actor, audit=audit, progress=progress, options=options
+        client,
+        plan,
+        late_batches(plan, sent),
+        actor=actor,
+        store=store,
+        progress=progress,
+        options=options,
+        reason=reason,
+        stop=stop,
+        job=job,
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,8 @@ from runops.concurrency import MEMORY, AdaptiveConcurrency, FixedConcurrency
 from runops.connection import explain
 from runops.errors import ApiUnreachable
 
-DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DONE, SKIPPED, FAILED, NOT_ATTEMPTED = "done", "skipped", "failed", "not attempted"
+OUTCOMES = (DONE, SKIPPED, FAILED, NOT_ATTEMPTED)
 SKIP = "skip"
 TRANSIENT_CODES = {408, 429, 500, 502, 503, 504}
 
@@ -53,6 +54,9 @@ class Plan:
     matched: int | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # names the plan for its whole life (narrowed, stored in a job, resumed): it salts the
+    # transition ids a retried or resumed change is recognised by
+    uid: UUID = field(default_factory=uuid4)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -108,11 +112,13 @@ class Report:
     audit_id: int | None = None
     notes: list[str] = field(default_factory=list)
     uid: UUID = field(default_factory=uuid4)  # names the operation in the audit log and Prefect's events
+    job_id: str | None = None
+    status: str = ""  # the job's status when it ended: done, failed, stopped or interrupted
+    reason: str = ""
 
     @property
     def totals(self) -> dict[str, int]:
-        counts = Counter(r.outcome for r in self.results)
-        return {DONE: counts[DONE], SKIPPED: counts[SKIPPED], FAILED: counts[FAILED]}
+        return totals_of(r.outcome for r in self.results)
 
     @property
     def failed_ids(self) -> list[UUID]:
@@ -122,8 +128,9 @@ class Report:
         t = self.totals
         start = self.start_concurrency
         began = f", started at {start}" if start is not None and start != self.concurrency else ""
+        rest = f", {t[NOT_ATTEMPTED_KEY]} not attempted" if t[NOT_ATTEMPTED_KEY] else ""
         return (
-            f"{self.action}: {t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed "
+            f"{self.action}: {t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed{rest} "
             f"of {self.planned} planned in {self.duration_s:.1f}s (concurrency {self.concurrency}{began})"
         )
 
@@ -141,8 +148,26 @@ class Report:
             "start_concurrency": self.start_concurrency,
             "audit_id": self.audit_id,
             "operation": str(self.uid),
+            "job": self.job_id,
+            "status": self.status or None,
+            "reason": self.reason or None,
             "notes": self.notes,
         }
+
+
+NOT_ATTEMPTED_KEY = "not_attempted"  # the JSON key of NOT_ATTEMPTED in totals
+
+
+def totals_of(outcomes: Iterable[str | None] | Mapping[str, int]) -> dict[str, int]:
+    """Counts per outcome (from outcomes, or counts by outcome), every key present (JSON keys:
+    done, skipped, failed, not_attempted)."""
+    counts = Counter(outcomes) if not isinstance(outcomes, Mapping) else Counter(dict(outcomes))
+    return {
+        DONE: counts[DONE],
+        SKIPPED: counts[SKIPPED],
+        FAILED: counts[FAILED],
+        NOT_ATTEMPTED_KEY: counts[NOT_ATTEMPTED],
+    }
 
 
 def result_for(item: PlannedRun, outcome: str, after: str | None = None, reason: str = "") -> RunResult:
@@ -285,6 +310,9 @@ class ApplyOptions:
     backoff_s: float = 0.5
     time_limit_s: float | None = None
     unreachable_after: int = 3  # consecutive unreachable failures that stop the job
+    # asked between batches: true stops sending (batches in flight are answered, the rest is
+    # "not attempted"), e.g. a Stop button or Ctrl-C
+    stop: Callable[[], bool] | None = None
 
 
 async def apply_plan(
@@ -317,6 +345,7 @@ async def apply_plan(
     finished = 0
     unreachable_streak = 0
     stop_reason = ""
+    stopped = False
 
     async def attempt(batch: list[PlannedRun]) -> Sequence[RunResult]:
         last: BaseException | None = None
@@ -366,6 +395,10 @@ async def apply_plan(
     pending: set[asyncio.Task[tuple[list[int], list[RunResult], bool]]] = set()
     while queue or pending:
         while queue and len(pending) < controller.limit and not stop_reason:
+            if options.stop is not None and options.stop():
+                stopped = True
+                stop_reason = "not attempted: the job was stopped before its turn"
+                break
             if deadline is not None and time.monotonic() > deadline:
                 stop_reason = (
                     f"not attempted: the job's time limit of {options.time_limit_s:.0f}s was reached"
@@ -387,7 +420,8 @@ async def apply_plan(
             if unreachable_streak >= options.unreachable_after and not stop_reason:
                 stop_reason = f"not attempted: the Prefect API became unreachable ({batch_results[0].reason})"
     for index in queue.rest():
-        record(index, result_for(items[index], FAILED, None, stop_reason or "not attempted"))
+        outcome = NOT_ATTEMPTED if stopped else FAILED
+        record(index, result_for(items[index], outcome, None, stop_reason or "not attempted"))
     if isinstance(controller, AdaptiveConcurrency):
         MEMORY.learn(warm_key, controller)
     return Report(
@@ -404,9 +438,8 @@ async def apply_plan(
     )
 
 
-def only(plan: Plan, run_ids: Sequence[UUID]) -> Plan:
-    """The same plan narrowed to some runs (e.g. "again, only what failed")."""
+def only(plan: Plan, run_ids: Iterable[UUID]) -> Plan:
+    """The same plan narrowed to some runs (e.g. "again, only what failed"); it keeps its uid, so
+    a change an earlier try made without an answer is recognised as this plan's."""
     wanted = set(run_ids)
-    return replace(
-        plan, items=tuple(i for i in plan.items if i.run_id in wanted), created_at=datetime.now(UTC)
-    )
+    return replace(plan, items=tuple(i for i in plan.items if i.run_id in wanted))

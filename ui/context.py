@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import streamlit as st
 
 from runops.access import AccessPolicy
-from runops.audit import AuditLog, default_path
 from runops.settings import Settings
+from runops.store import Store, default_store
 
 
 def _secrets_section(name: str) -> dict[str, Any]:
@@ -76,8 +76,9 @@ def refusal() -> str | None:
     return policy().refusal(actor())
 
 
-def audit_log() -> AuditLog:
-    return AuditLog(default_path(settings().home))
+def store() -> Store:
+    """Jobs and the audit log (RUNOPS_DATABASE_URL, else SQLite under RUNOPS_HOME)."""
+    return default_store(settings().home)
 
 
 def timezone() -> ZoneInfo:

@@ -15,7 +15,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Late
 
-from runops.audit import AuditLog
+from runops.store import Store
 from runops.dashboard import start_dashboard
 from runops.execute import execute
 from runops.server import LocalPrefectServer, stop_process_group
@@ -66,7 +66,7 @@ def test_credentials_never_rendered_logged_or_audited(
         PREFECT_API_URL=auth_server.api_url,
         PREFECT_API_KEY=API_KEY,
         PREFECT_API_AUTH_STRING=AUTH_STRING,
-        RUNOPS_AUDIT_DB=str(audit_db),
+        RUNOPS_DATABASE_URL=str(audit_db),
         RUNOPS_HOME=str(tmp_path / "home"),
     )
     env.pop("PREFECT_UI_URL", None)
@@ -81,7 +81,7 @@ def test_credentials_never_rendered_logged_or_audited(
         # an apply with these credentials, recorded in the dashboard's audit DB
         target = later(hours=5).replace(microsecond=0)
         report = prefect.run(
-            execute, _plan(runs, target), move_to, actor="ops@example.com", audit=AuditLog(audit_db)
+            execute, _plan(runs, target), move_to, actor="ops@example.com", store=Store(audit_db)
         )
         assert report.totals["done"] == 2
         for run in runs:
@@ -117,7 +117,7 @@ def test_credentials_never_rendered_logged_or_audited(
     assert_no_secret(log.read_text(errors="replace"), "Streamlit's log")
     raw = audit_db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("audit.sqlite-*"))
     assert_no_secret(raw.decode("latin-1"), "the audit DB")
-    assert AuditLog(audit_db).operations()[0]["api_url"].rstrip("/") == auth_server.api_url
+    assert Store(audit_db).audit.operations()[0]["api_url"].rstrip("/") == auth_server.api_url
 
 
 def test_refused_credentials_are_named_not_shown(

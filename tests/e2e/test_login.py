@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from prefect.states import Scheduled
 
-from runops.audit import AuditLog
+from runops.store import Store
 from runops.errors import NotAllowed
 from runops.execute import execute
 from runops.operations import Report
@@ -31,7 +31,7 @@ def _env(prefect_server: LocalPrefectServer, audit_db: Path) -> dict[str, str]:
         "PREFECT_API_URL": prefect_server.api_url,
         "PREFECT_UI_URL": prefect_server.ui_url,
         "RUNOPS_OPERATORS": OPERATOR,
-        "RUNOPS_AUDIT_DB": str(audit_db),
+        "RUNOPS_DATABASE_URL": str(audit_db),
     }
 
 
@@ -65,14 +65,14 @@ def test_page_url_on_a_fresh_server_is_guarded(
     prefect_server: LocalPrefectServer, new_page: Page, tmp_path: Path
 ) -> None:
     # an operation in this dashboard's audit log: its selection must not reach an anonymous browser
-    audit = AuditLog(tmp_path / "audit.sqlite")
+    audit = Store(tmp_path / "audit.sqlite")
     marker = unique("confidential-selection")
-    audit.record(
+    audit.audit.record(
         Report("cancel", marker, 0, [], datetime.now(UTC), 0.1, 1, 1, actor=OPERATOR),
         api_url=prefect_server.api_url,
     )
     # a login provider is not needed to show the login screen: nobody answers at its URL
-    with auth_dashboard(tmp_path / "fresh", _env(prefect_server, audit.path), None) as fresh:
+    with auth_dashboard(tmp_path / "fresh", _env(prefect_server, Path(str(audit.target))), None) as fresh:
         # the very first request of this server is a page URL, before any session ran app.py
         new_page.goto(f"{fresh.url}/activity")
         expect(new_page.get_by_role("button", name="Log in")).to_be_visible()
@@ -108,8 +108,8 @@ def test_operator_logs_in_and_may_apply(
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
     target = later(hours=6).replace(microsecond=0)
-    audit = AuditLog(Path(dashboard.log).parent / "audit.sqlite")
-    report = prefect.run(execute, _plan(runs, target), move_to, actor=OPERATOR, audit=audit)
+    audit = Store(Path(dashboard.log).parent / "runops.sqlite")
+    report = prefect.run(execute, _plan(runs, target), move_to, actor=OPERATOR, store=audit)
     assert report.totals["done"] == 2
     for run in runs:
         stored = prefect.read(run.id)
@@ -140,11 +140,11 @@ def test_non_operator_sees_pages_but_may_not_apply(
     monkeypatch.setenv("RUNOPS_OPERATORS", OPERATOR)
     deployment = prefect.deployment()
     [run] = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1))])
-    audit = AuditLog(Path(dashboard.log).parent / "audit.sqlite")
-    before = len(audit.operations())
+    audit = Store(Path(dashboard.log).parent / "runops.sqlite")
+    before = len(audit.audit.operations())
     with pytest.raises(NotAllowed, match="not an operator"):
-        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor=DEVELOPER, audit=audit)
+        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor=DEVELOPER, store=audit)
     stored = prefect.read(run.id)
     assert stored is not None and stored.state_id == run.state_id
     assert stored.next_scheduled_start_time == run.next_scheduled_start_time
-    assert len(audit.operations()) == before
+    assert len(audit.audit.operations()) == before

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prefect.states import Scheduled
 
-from runops.audit import AuditLog, default_path
+from runops.store import Store, default_store
 from runops.execute import execute
 from runops.settings import Settings
 from tests.apptest import open_app
@@ -20,13 +20,13 @@ def test_activity_lists_operations_and_runs(
 ) -> None:
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(3)])
-    audit = AuditLog(default_path(Settings.from_env().home))
+    audit = default_store(Settings.from_env().home)
     report = prefect.run(
         execute,
         _plan(runs, later(hours=4) + timedelta(minutes=1)),
         move_to,
         actor="ana@example.com",
-        audit=audit,
+        store=audit,
     )
 
     at = open_app("app.py")
@@ -45,8 +45,8 @@ def test_activity_shows_an_operation_recorded_today_in_the_viewers_zone(prefect:
     """The default range is the viewer's days, not the server's (CI failed 23:00-24:00 UTC in Berlin)."""
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
-    audit = AuditLog(default_path(Settings.from_env().home))
-    prefect.run(execute, _plan(runs, later(hours=3)), move_to, actor="ana@example.com", audit=audit)
+    audit = default_store(Settings.from_env().home)
+    prefect.run(execute, _plan(runs, later(hours=3)), move_to, actor="ana@example.com", store=audit)
 
     # A zone whose date differs from UTC's right now, at any hour: ahead by 14 h from 10:00 UTC,
     # behind by 12 h before noon UTC. The server's UTC days would hide the operation.
@@ -58,7 +58,7 @@ def test_activity_shows_an_operation_recorded_today_in_the_viewers_zone(prefect:
     assert list(operations["Who"]) == ["ana@example.com"]
     assert [s.label for s in at.selectbox] == ["Operation"]
     assert set(at.dataframe[1].value["run_id"]) == {str(r.id) for r in runs}
-    assert len(audit.operations()) == 1
+    assert len(audit.audit.operations()) == 1
 
 
 def test_activity_empty(tmp_home) -> None:

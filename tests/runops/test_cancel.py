@@ -24,7 +24,7 @@ from prefect.states import (
 )
 
 from runops import cancel
-from runops.audit import AuditLog
+from runops.store import Store
 from runops.connection import call
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
 from runops.operations import DONE, FAILED, SKIP, SKIPPED, ApplyOptions, only
@@ -78,8 +78,8 @@ class Counting(Passthrough):
 
 
 @pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(tmp_path / "audit.sqlite")
+def audit(tmp_path: Path) -> Store:
+    return Store(tmp_path / "audit.sqlite")
 
 
 def test_each_state_gets_what_prefects_own_cancel_does(prefect: Prefect, settings: Settings, audit) -> None:
@@ -137,9 +137,9 @@ def test_each_state_gets_what_prefects_own_cancel_does(prefect: Prefect, setting
     assert all(item.deployment == deployment.full_name for item in plan.items)
     assert plan.warnings == ()
 
-    report = prefect.run(cancel.apply_cancel, plan, actor="tester", audit=audit)
+    report = prefect.run(cancel.apply_cancel, plan, actor="tester", store=audit)
     outcome = {r.run_id: r.outcome for r in report.results}
-    assert report.totals == {DONE: 7, SKIPPED: 4, FAILED: 0}
+    assert report.totals == {DONE: 7, SKIPPED: 4, FAILED: 0, "not_attempted": 0}
     assert all(outcome[ids[n]] == SKIPPED for n in ("Completed", "Failed", "Cancelled", "Cancelling"))
 
     after = stored(prefect, ids.values())
@@ -157,9 +157,9 @@ def test_each_state_gets_what_prefects_own_cancel_does(prefect: Prefect, setting
         "Cancelling": "Cancelling",
     }
     # the audit log has the operation and every run
-    op = audit.operations()[0]
+    op = audit.audit.operations()[0]
     assert (op["actor"], op["done"], op["skipped"], op["failed"]) == ("tester", 7, 4, 0)
-    assert {r["run_id"] for r in audit.runs(op["id"])} == {str(i) for i in ids.values()}
+    assert {r["run_id"] for r in audit.audit.runs(op["id"])} == {str(i) for i in ids.values()}
 
 
 def test_force_marks_stuck_cancelling_runs_cancelled_with_a_warning(prefect: Prefect, audit) -> None:
@@ -170,7 +170,7 @@ def test_force_marks_stuck_cancelling_runs_cancelled_with_a_warning(prefect: Pre
     plain = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Cancelling", "Completed"]))
     assert {i.action for i in plain.items} == {SKIP}
     with pytest.raises(BadInput, match="Nothing to cancel"):
-        prefect.run(cancel.apply_cancel, plain, actor="t", audit=audit)
+        prefect.run(cancel.apply_cancel, plain, actor="t", store=audit)
     assert stored(prefect, [stuck]) == {stuck: "Cancelling"}
 
     plan = prefect.run(
@@ -178,7 +178,7 @@ def test_force_marks_stuck_cancelling_runs_cancelled_with_a_warning(prefect: Pre
     )
     assert {i.run_id: i.action for i in plan.items} == {stuck: cancel.FORCE_CANCEL, done: SKIP}
     assert cancel.FORCE_WARNING in plan.warnings
-    report = prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+    report = prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     assert report.totals[DONE] == 1
     assert stored(prefect, [stuck, done]) == {stuck: "Cancelled", done: "Completed"}
 
@@ -195,7 +195,7 @@ def test_races_finished_after_preview_and_created_after_confirm(prefect: Prefect
     prefect.set_state(running.id, Completed(), force=False)
     newcomer = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=2))])[0]
 
-    report = prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+    report = prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     result = {r.run_id: r for r in report.results}
     assert result[running.id].outcome == SKIPPED
     assert "finished meanwhile" in result[running.id].reason
@@ -213,7 +213,7 @@ def test_a_run_cancelled_by_someone_else_meanwhile_is_reported_as_theirs(prefect
     mine, theirs = prefect.runs(deployment, [Running(), Running()])
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
     prefect.set_state(theirs.id, Cancelling(), force=False)  # e.g. from Prefect's UI, after the preview
-    report = prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+    report = prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     result = {r.run_id: r for r in report.results}
     assert (result[mine.id].outcome, result[mine.id].after) == (DONE, "Cancelling")
     assert (result[theirs.id].outcome, result[theirs.id].reason) == (SKIPPED, "already cancelling")
@@ -239,7 +239,7 @@ def test_a_run_finishing_between_reread_and_change_keeps_its_state(
         cancel.apply_cancel,
         plan,
         actor="t",
-        audit=audit,
+        store=audit,
         options=ApplyOptions(concurrency=1),
         transport=BeforeChange(finish_second),
     )
@@ -261,11 +261,11 @@ def test_bulk_calls_change_up_to_fifty_runs_each(prefect: Prefect, settings: Set
         cancel.apply_cancel,
         plan,
         actor="t",
-        audit=audit,
+        store=audit,
         progress=lambda d, t, r: moved.append(d),
         transport=counter,
     )
-    assert report.totals == {DONE: 120, SKIPPED: 0, FAILED: 0}
+    assert report.totals == {DONE: 120, SKIPPED: 0, FAILED: 0, "not_attempted": 0}
     bulk_calls = [n for path, n in counter.changes if path.endswith("/bulk_set_state")]
     assert bulk_calls and max(bulk_calls) <= 50 and sum(bulk_calls) == 120
     assert not [path for path, _ in counter.changes if not path.endswith("/bulk_set_state")]
@@ -282,10 +282,10 @@ def test_a_run_failing_inside_a_bulk_call_is_reported_alone(
     options = fast_failures(monkeypatch)
     faults = RunFaults(ids[3:5])
     report = call(
-        settings, cancel.apply_cancel, plan, actor="t", audit=audit, options=options, transport=faults
+        settings, cancel.apply_cancel, plan, actor="t", store=audit, options=options, transport=faults
     )
     result = {r.run_id: r for r in report.results}
-    assert report.totals == {DONE: 38, SKIPPED: 0, FAILED: 2}
+    assert report.totals == {DONE: 38, SKIPPED: 0, FAILED: 2, "not_attempted": 0}
     assert {i for i, r in result.items() if r.outcome == FAILED} == set(ids[3:5])
     assert all("injected fault" in result[i].reason for i in ids[3:5])
     now = stored(prefect, ids)
@@ -305,9 +305,9 @@ def test_more_than_one_page_all_cancelled_in_one_job(prefect: Prefect, settings:
     assert {i.run_id for i in plan.items} == set(ids)
     moved: list[int] = []
     report = call(
-        settings, cancel.apply_cancel, plan, actor="t", audit=audit, progress=lambda d, t, r: moved.append(d)
+        settings, cancel.apply_cancel, plan, actor="t", store=audit, progress=lambda d, t, r: moved.append(d)
     )
-    assert report.totals == {DONE: 260, SKIPPED: 0, FAILED: 0}
+    assert report.totals == {DONE: 260, SKIPPED: 0, FAILED: 0, "not_attempted": 0}
     assert moved == list(range(1, 261))  # the progress callback moved once per run
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
 
@@ -326,7 +326,7 @@ def test_subflow_runs_are_included_on_request(prefect: Prefect, audit) -> None:
     plan = prefect.run(cancel.plan_cancel, by_deployment(parents, include_subflows=True))
     assert [i.run_id for i in plan.items] == [parent.id, child.id, grandchild.id]
     assert "sub-flow" in plan.items[1].reason and "sub-flow" in plan.selection
-    prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+    prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     assert stored(prefect, [parent.id, child.id, grandchild.id, finished_child.id]) == {
         parent.id: "Cancelling",
         child.id: "Cancelling",
@@ -355,7 +355,7 @@ def test_api_failing_mid_apply_is_reported_and_a_rerun_finishes(
 
     fault = DownAfter(ok=10)
     report = call(
-        settings, cancel.apply_cancel, plan, actor="t", audit=audit, options=options, transport=fault
+        settings, cancel.apply_cancel, plan, actor="t", store=audit, options=options, transport=fault
     )
     assert len(report.results) == 30  # every planned run is accounted for
     done = {r.run_id for r in report.results if r.outcome == DONE}
@@ -368,11 +368,11 @@ def test_api_failing_mid_apply_is_reported_and_a_rerun_finishes(
     now = stored(prefect, ids)
     assert {now[i] for i in done} == {"Cancelled"}
     assert {now[i] for i in failed} == {"Scheduled"}
-    assert audit.operations()[0]["failed"] == 20
+    assert audit.audit.operations()[0]["failed"] == 20
 
     # "cancel what failed again" finishes the rest, and does nothing twice
-    again = call(settings, cancel.apply_cancel, only(plan, report.failed_ids), actor="t", audit=audit)
-    assert again.planned == 20 and again.totals == {DONE: 20, SKIPPED: 0, FAILED: 0}
+    again = call(settings, cancel.apply_cancel, only(plan, report.failed_ids), actor="t", store=audit)
+    assert again.planned == 20 and again.totals == {DONE: 20, SKIPPED: 0, FAILED: 0, "not_attempted": 0}
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
 
 
@@ -390,11 +390,11 @@ def test_lost_answers_are_retried_without_a_second_transition(
         cancel.apply_cancel,
         plan,
         actor="t",
-        audit=audit,
+        store=audit,
         options=options,
         transport=LosesAnswers(3),
     )
-    assert report.totals == {DONE: 3, SKIPPED: 0, FAILED: 0}, [r.reason for r in report.results]
+    assert report.totals == {DONE: 3, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, [r.reason for r in report.results]
     assert [stored(prefect, [r.id])[r.id] for r in runs] == ["Cancelling", "Cancelling", "Cancelled"]
 
     async def history(client: PrefectClient) -> list[list[str]]:
@@ -420,14 +420,14 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_
         cancel.apply_cancel,
         plan,
         actor="t",
-        audit=audit,
+        store=audit,
         options=options,
         transport=LosesAnswers(2, busy=True),
     )
-    assert report.totals == {DONE: 40, SKIPPED: 0, FAILED: 0}, {r.reason for r in report.results}
+    assert report.totals == {DONE: 40, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, {r.reason for r in report.results}
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
     assert report.concurrency < report.start_concurrency  # the 503 reached runops: it backed off
-    assert audit.operations()[0]["done"] == 40
+    assert audit.audit.operations()[0]["done"] == 40
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -460,9 +460,9 @@ def test_bad_input_is_refused_in_words_and_changes_nothing(
 
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
     with pytest.raises(ApiUnreachable):
-        call(unreachable, cancel.apply_cancel, plan, actor="t", audit=audit)
+        call(unreachable, cancel.apply_cancel, plan, actor="t", store=audit)
     assert stored(prefect, [run.id, other.id]) == {run.id: "Scheduled", other.id: "Scheduled"}
-    assert audit.operations() == []
+    assert audit.audit.operations() == []
 
 
 def test_read_only_mode_refuses_before_touching_anything(
@@ -473,7 +473,7 @@ def test_read_only_mode_refuses_before_touching_anything(
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
     monkeypatch.setenv("RUNOPS_READ_ONLY", "1")
     with pytest.raises(NotAllowed, match="read-only"):
-        prefect.run(cancel.apply_cancel, plan, actor="t", audit=audit)
+        prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     assert stored(prefect, [run.id]) == {run.id: "Running"}
 
 
@@ -510,15 +510,15 @@ def test_401_without_credentials_changes_nothing(guarded_server: LocalPrefectSer
         with pytest.raises(ApiUnauthorized, match=r"refused the credentials \(HTTP 401\)"):
             call(settings, cancel.count_matching, request.selection)
         with pytest.raises(ApiUnauthorized):
-            call(settings, cancel.apply_cancel, plan, actor="t", audit=audit)
+            call(settings, cancel.apply_cancel, plan, actor="t", store=audit)
 
     async def state(client: PrefectClient) -> str:
         return (await client.read_flow_run(run_id)).state.name
 
     assert call(good, state) == "Running"
-    assert audit.operations() == []
+    assert audit.audit.operations() == []
     # and with the right credentials the same plan goes through
-    assert call(good, cancel.apply_cancel, plan, actor="t", audit=audit).totals[DONE] == 1
+    assert call(good, cancel.apply_cancel, plan, actor="t", store=audit).totals[DONE] == 1
     assert call(good, state) == "Cancelling"
 
 
@@ -534,9 +534,9 @@ def test_apply_is_bounded_in_time(prefect: Prefect, settings: Settings, audit) -
         cancel.apply_cancel,
         plan,
         actor="t",
-        audit=audit,
+        store=audit,
         options=ApplyOptions(concurrency=1, time_limit_s=1e-9),
     )
-    assert report.totals == {DONE: 0, SKIPPED: 0, FAILED: 12}
+    assert report.totals == {DONE: 0, SKIPPED: 0, FAILED: 12, "not_attempted": 0}
     assert all("time limit" in r.reason for r in report.results)
     assert set(stored(prefect, ids).values()) == {"Scheduled"}

@@ -79,7 +79,7 @@ def test_late_reschedule_yes_json(prefect: Prefect) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) >= {"action", "selection", "planned", "results", "totals"}
-    assert report["totals"] == {"done": 3, "skipped": 0, "failed": 0}
+    assert report["totals"] == {"done": 3, "skipped": 0, "failed": 0, "not_attempted": 0}
     assert set(report["results"][0]) >= {"id", "name", "deployment", "before", "after", "outcome", "reason"}
     states = {r.id: prefect.read(r.id) for r in runs}
     assert [states[r.id].state_name for r in runs] == ["Scheduled", "Scheduled", "Cancelled"]

@@ -9,7 +9,7 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
-from runops.audit import AuditLog
+from runops.store import Store
 from runops.errors import NotAllowed
 from runops.events import EVENT_NAME
 from runops.execute import execute
@@ -38,17 +38,17 @@ def test_execute_records_audit_and_event(prefect: Prefect, tmp_path) -> None:
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
     target = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=5)
-    audit = AuditLog(tmp_path / "audit.sqlite")
+    audit = Store(tmp_path / "audit.sqlite")
 
-    report = prefect.run(execute, _plan(runs, target), move_to, actor="ana@example.com", audit=audit)
+    report = prefect.run(execute, _plan(runs, target), move_to, actor="ana@example.com", store=audit)
 
-    assert report.totals == {"done": 2, "skipped": 0, "failed": 0}
+    assert report.totals == {"done": 2, "skipped": 0, "failed": 0, "not_attempted": 0}
     for run in runs:
         stored = prefect.read(run.id)
         assert stored is not None and stored.next_scheduled_start_time == target
-    [operation] = audit.operations()
+    [operation] = audit.audit.operations()
     assert operation["actor"] == "ana@example.com" and operation["done"] == 2
-    assert {r["run_id"] for r in audit.runs(operation["id"])} == {str(r.id) for r in runs}
+    assert {r["run_id"] for r in audit.audit.runs(operation["id"])} == {str(r.id) for r in runs}
     assert not report.notes
 
     async def events(client: PrefectClient) -> list[dict]:
@@ -78,14 +78,14 @@ def test_read_only_changes_nothing(prefect: Prefect, tmp_path, monkeypatch: pyte
     deployment = prefect.deployment()
     [run] = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1))])
     before = prefect.read(run.id)
-    audit = AuditLog(tmp_path / "audit.sqlite")
+    audit = Store(tmp_path / "audit.sqlite")
     with pytest.raises(NotAllowed):
-        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor="x@example.com", audit=audit)
+        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor="x@example.com", store=audit)
     after = prefect.read(run.id)
     assert after is not None and before is not None
     assert after.next_scheduled_start_time == before.next_scheduled_start_time
     assert after.state_id == before.state_id
-    assert audit.operations() == []
+    assert audit.audit.operations() == []
 
 
 def test_non_operator_refused(prefect: Prefect, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,6 +93,6 @@ def test_non_operator_refused(prefect: Prefect, tmp_path, monkeypatch: pytest.Mo
     deployment = prefect.deployment()
     [run] = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1))])
     with pytest.raises(NotAllowed, match="not an operator"):
-        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor="dev@example.com", audit=None)
+        prefect.run(execute, _plan([run], later(hours=9)), move_to, actor="dev@example.com", store=None)
     stored = prefect.read(run.id)
     assert stored is not None and stored.state_id == run.state_id

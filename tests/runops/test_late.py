@@ -16,7 +16,7 @@ from prefect.states import Completed, Running, Scheduled
 
 from bench.seed import SeedTimes
 from runops import late
-from runops.audit import AuditLog
+from runops.store import Store
 from runops.connection import call
 from runops.errors import ApiUnreachable, BadInput
 from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
@@ -111,7 +111,7 @@ def plan_for(prefect: Prefect, req: late.RescheduleRequest) -> Plan:
 def apply(
     prefect: Prefect,
     plan: Plan,
-    audit: AuditLog | None = None,
+    audit: Store | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     options: ApplyOptions | None = None,
 ) -> Report:
@@ -120,7 +120,7 @@ def apply(
         late.apply_reschedule,
         plan,
         actor="tester",
-        audit=audit,
+        store=audit,
         options=options,
         transport=transport,
     )
@@ -139,11 +139,11 @@ def state_names(prefect: Prefect, run_id: UUID) -> list[str]:
 
 
 @pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(tmp_path / "audit.sqlite")
+def audit(tmp_path: Path) -> Store:
+    return Store(tmp_path / "audit.sqlite")
 
 
-def test_in_place_keeps_identity_and_cancels_the_rest(prefect: Prefect, audit: AuditLog) -> None:
+def test_in_place_keeps_identity_and_cancels_the_rest(prefect: Prefect, audit: Store) -> None:
     deployment = prefect.deployment(
         work_pool="late-pool", tags=["nightly"], parameters={"x": 1}, job_variables={"env": {"A": "1"}}
     )
@@ -162,7 +162,7 @@ def test_in_place_keeps_identity_and_cancels_the_rest(prefect: Prefect, audit: A
     assert "shift each run by 6h 00m" in plan.policy and "cancel the other 1" in plan.policy
 
     report = apply(prefect, plan, audit)
-    assert report.totals == {"done": 3, "skipped": 0, "failed": 0}
+    assert report.totals == {"done": 3, "skipped": 0, "failed": 0, "not_attempted": 0}
 
     for item in plan.items[:2]:
         run = prefect.read(item.run_id)
@@ -180,9 +180,9 @@ def test_in_place_keeps_identity_and_cancels_the_rest(prefect: Prefect, audit: A
     assert cancelled is not None and cancelled.state_name == "Cancelled"
     assert len(prefect.runs_of(deployment)) == 3
 
-    record = audit.operations(limit=1)[0]
+    record = audit.audit.operations(limit=1)[0]
     assert record["id"] == report.audit_id and record["done"] == 3 and record["actor"] == "tester"
-    assert {r["run_id"] for r in audit.runs(record["id"])} == {str(r.id) for r in runs}
+    assert {r["run_id"] for r in audit.audit.runs(record["id"])} == {str(r.id) for r in runs}
 
     # Running the same job again finds nothing left to do: nothing is moved twice.
     again = plan_for(prefect, request(deployment, limit=2, remainder="cancel", states=("Late", "Scheduled")))
@@ -206,7 +206,7 @@ def test_rescheduled_run_is_not_marked_late_again(prefect: Prefect) -> None:
     assert moved is not None and moved.state_name == "Scheduled"
 
 
-def test_remainder_delete_in_batches_of_50_and_spares_started_runs(prefect: Prefect, audit: AuditLog) -> None:
+def test_remainder_delete_in_batches_of_50_and_spares_started_runs(prefect: Prefect, audit: Store) -> None:
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, lambda i: late_at(minutes=5 * (i + 1)), 112, concurrency=1)
     plan = plan_for(prefect, request(deployment, limit=10, remainder="delete"))
@@ -223,7 +223,7 @@ def test_remainder_delete_in_batches_of_50_and_spares_started_runs(prefect: Pref
 
     results = {r.run_id: r for r in report.results}
     assert results[started].outcome == SKIPPED and results[started].reason == "now Running"
-    assert report.totals == {"done": 111, "skipped": 1, "failed": 0}
+    assert report.totals == {"done": 111, "skipped": 1, "failed": 0, "not_attempted": 0}
     remaining = by_id(prefect.runs_of(deployment))
     assert set(remaining) == {i.run_id for i in plan.items[:10]} | {started}
     assert remaining[started].state_name == "Running"
@@ -262,7 +262,7 @@ def test_fixed_and_spread_policies(prefect: Prefect) -> None:
 
 
 def test_one_new_time_for_many_runs_goes_in_bulk_calls_that_spare_moved_runs(
-    prefect: Prefect, audit: AuditLog
+    prefect: Prefect, audit: Store
 ) -> None:
     """Fixed policy: the runs share one new time, so they change ~50 a call (ids AND still Late
     AND still due in the same filter); a run that started meanwhile is left as it is."""
@@ -283,7 +283,7 @@ def test_one_new_time_for_many_runs_goes_in_bulk_calls_that_spare_moved_runs(
     assert changes == ["POST /api/flow_runs/bulk_set_state 200"] * 15, changes
     results = {r.run_id: r for r in report.results}
     assert results[started].outcome == SKIPPED and results[started].reason == "now Running"
-    assert report.totals == {"done": 44, "skipped": 1, "failed": 0}
+    assert report.totals == {"done": 44, "skipped": 1, "failed": 0, "not_attempted": 0}
     stored = by_id(prefect.runs_of(deployment))
     assert stored[started].state_name == "Running"
     assert {stored[i].state_name for i in ids if i != started} == {"Scheduled"}
@@ -397,7 +397,7 @@ def test_new_time_in_the_past_needs_consent(prefect: Prefect) -> None:
 
 
 def test_api_failure_mid_apply_then_rerun_finishes_without_duplicates(
-    prefect: Prefect, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+    prefect: Prefect, audit: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 12)
@@ -422,10 +422,10 @@ def test_api_failure_mid_apply_then_rerun_finishes_without_duplicates(
 
     rest = plan_for(prefect, request(deployment, delay="1d"))
     assert {i.run_id for i in rest.items} == failed
-    assert apply(prefect, rest, audit).totals == {"done": 7, "skipped": 0, "failed": 0}
+    assert apply(prefect, rest, audit).totals == {"done": 7, "skipped": 0, "failed": 0, "not_attempted": 0}
     # and re-applying the original plan changes nothing twice
     again = apply(prefect, plan, audit)
-    assert again.totals == {"done": 0, "skipped": 12, "failed": 0}
+    assert again.totals == {"done": 0, "skipped": 12, "failed": 0, "not_attempted": 0}
 
     stored = by_id(prefect.runs_of(deployment))
     assert set(stored) == {r.id for r in runs}
@@ -451,7 +451,7 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done(
     assert [i.action for i in plan.items] == ["reschedule"] * 5 + [remainder] * 5
     faults = LosesAnswers(3, busy=True, paths=("set_state", "bulk_delete"))
     report = apply(prefect, plan, transport=faults, options=ApplyOptions(attempts=3, backoff_s=0.05))
-    assert report.totals == {"done": 10, "skipped": 0, "failed": 0}, [r.reason for r in report.results]
+    assert report.totals == {"done": 10, "skipped": 0, "failed": 0, "not_attempted": 0}, [r.reason for r in report.results]
     assert faults.n == 0  # every lost answer was of a change the server made
 
     stored = by_id(prefect.runs_of(deployment))
@@ -482,7 +482,7 @@ def test_a_change_the_server_fails_is_failed_not_skipped_and_the_rerun_of_what_f
     hit = [runs[1].id, runs[5].id]  # one to reschedule, one of the rest to cancel
 
     report = apply(prefect, plan, transport=RunFaults(hit))
-    assert report.totals == {"done": 4, "skipped": 0, "failed": 2}
+    assert report.totals == {"done": 4, "skipped": 0, "failed": 2, "not_attempted": 0}
     assert set(report.failed_ids) == set(hit)
     assert all("injected fault" in r.reason for r in report.results if r.outcome == FAILED)
     stored = by_id(prefect.runs_of(deployment))
@@ -490,7 +490,7 @@ def test_a_change_the_server_fails_is_failed_not_skipped_and_the_rerun_of_what_f
     assert stored[hit[0]].next_scheduled_start_time == plan.items[1].scheduled_time
 
     rest = apply(prefect, only(plan, report.failed_ids))
-    assert rest.totals == {"done": 2, "skipped": 0, "failed": 0}
+    assert rest.totals == {"done": 2, "skipped": 0, "failed": 0, "not_attempted": 0}
     stored = by_id(prefect.runs_of(deployment))
     assert set(stored) == {r.id for r in runs}
     for item in plan.items:
@@ -521,7 +521,7 @@ def test_recreate_fault_between_create_and_delete_then_rerun(
     assert len([r for r in stored if r.id not in originals]) == 3  # incl. the one whose answer was lost
 
     rerun = apply(prefect, plan_for(prefect, request(deployment, mode="recreate", delay="12h")))
-    assert rerun.totals == {"done": 4, "skipped": 0, "failed": 0}
+    assert rerun.totals == {"done": 4, "skipped": 0, "failed": 0, "not_attempted": 0}
     stored = prefect.runs_of(deployment)
     assert len(stored) == 6 and not originals & {r.id for r in stored}
     assert {r.idempotency_key for r in stored} == {idempotency_key(i) for i in originals}
@@ -553,7 +553,7 @@ def test_recreate_in_bulk_one_create_and_one_delete_call_per_batch(prefect: Pref
     assert not [p for p in counter.paths if "/create_flow_run " in p]  # no per-run creates
 
     results = {r.run_id: r for r in report.results}
-    assert report.totals == {"done": 43, "skipped": 2, "failed": 0}
+    assert report.totals == {"done": 43, "skipped": 2, "failed": 0, "not_attempted": 0}
     assert results[started].reason == "now Running"
     assert results[moves_on_late].reason == "now Running; its replacement was removed again"
 
@@ -573,7 +573,7 @@ def test_recreate_in_bulk_one_create_and_one_delete_call_per_batch(prefect: Pref
         assert results[old.id].reason == f"replaced by run {new.id}"
 
     again = apply(prefect, plan)  # the same plan again: nothing is made twice
-    assert again.totals == {"done": 43, "skipped": 2, "failed": 0}
+    assert again.totals == {"done": 43, "skipped": 2, "failed": 0, "not_attempted": 0}
     assert len(prefect.runs_of(deployment)) == 45
 
 
@@ -591,7 +591,7 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     with monkeypatch.context() as env:
         env.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
         report = apply(prefect, plan, transport=broken, options=replace(FAST, concurrency=1))
-    assert report.totals == {"done": 3, "skipped": 0, "failed": 57}
+    assert report.totals == {"done": 3, "skipped": 0, "failed": 57, "not_attempted": 0}
 
     stored = prefect.runs_of(deployment)
     originals = {r.id for r in runs}
@@ -606,7 +606,7 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     # SQLite server once had one run fail (busy database), which this test is not about
     rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
     failed = [r.reason for r in rerun.results if r.outcome == FAILED]
-    assert rerun.totals == {"done": 56, "skipped": 1, "failed": 0}, failed
+    assert rerun.totals == {"done": 56, "skipped": 1, "failed": 0, "not_attempted": 0}, failed
     assert {r.reason for r in rerun.results if r.outcome == SKIPPED} == {
         "now Running; its replacement was removed again"
     }
@@ -628,7 +628,7 @@ def test_recreate_in_bulk_retries_a_busy_database_and_deletes_only_what_was_stor
     faults = BulkCreateFaults(busy={lucky: tries - 1, unlucky: tries}, phantom=[phantom])
     report = apply(prefect, plan, transport=faults, options=replace(FAST, concurrency=1))
     results = {r.run_id: r for r in report.results}
-    assert report.totals == {"done": 29, "skipped": 0, "failed": 1}
+    assert report.totals == {"done": 29, "skipped": 0, "failed": 1, "not_attempted": 0}
     assert results[lucky].outcome == results[unlucky].outcome == DONE
     assert results[phantom].reason == "its replacement was not stored; the original is kept"
 
@@ -641,7 +641,7 @@ def test_recreate_in_bulk_retries_a_busy_database_and_deletes_only_what_was_stor
     }
 
     rerun = apply(prefect, plan_for(prefect, request(deployment, mode="recreate", delay="3d")))
-    assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0}
+    assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0, "not_attempted": 0}
     stored = prefect.runs_of(deployment)
     assert len(stored) == 30 and not originals & {r.id for r in stored}
 
@@ -664,18 +664,18 @@ def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
     originals = {r.id for r in runs}
     assert len(stored) == 24  # one run per original: none lost, none twice
     if lost:  # the delete went through: the copy is the run now
-        assert report.totals == {"done": 24, "skipped": 0, "failed": 0}
+        assert report.totals == {"done": 24, "skipped": 0, "failed": 0, "not_attempted": 0}
         assert result.reason.startswith("replaced by run ")
         assert not originals & {r.id for r in stored}
     else:  # the original is kept as it was, and the copy made for it is gone again
-        assert report.totals == {"done": 23, "skipped": 0, "failed": 1}
+        assert report.totals == {"done": 23, "skipped": 0, "failed": 1, "not_attempted": 0}
         assert result.outcome == FAILED and result.reason.endswith("its replacement was removed again")
         assert originals & {r.id for r in stored} == {unlucky}
         kept = next(r for r in stored if r.id == unlucky)
         assert kept.state_name == "Late"
         assert idempotency_key(unlucky) not in {r.idempotency_key for r in stored}
         rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
-        assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0}
+        assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0, "not_attempted": 0}
         after = prefect.runs_of(deployment)
         assert len(after) == 24 and not originals & {r.id for r in after}
 

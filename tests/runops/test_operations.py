@@ -59,7 +59,7 @@ def test_progress_skips_and_order(prefect: Prefect) -> None:
     assert [r.outcome for r in report.results] == [DONE, DONE, DONE, SKIPPED]
     assert report.results[3].reason == "started"
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert report.totals == {"done": 3, "skipped": 1, "failed": 0}
+    assert report.totals == {"done": 3, "skipped": 1, "failed": 0, "not_attempted": 0}
 
 
 def test_transient_errors_retried_then_reported(prefect: Prefect) -> None:

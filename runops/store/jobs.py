@@ -1,0 +1,431 @@
+"""Jobs: a confirmed plan recorded before its first change, each run's outcome journaled as it is answered.
+
+A job is owned by one process at a time (`owner`: host, pid and a token) that renews a heartbeat
+while it applies. A job still marked running whose owner is gone (a dead pid on this host, or no
+heartbeat for `STALE_AFTER_S`) is interrupted, and whoever claims it next resumes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+
+from runops.errors import BadInput, NotAllowed
+from runops.operations import NOT_ATTEMPTED, OUTCOMES, Plan, PlannedRun, RunResult, totals_of
+from runops.store.db import job_runs, jobs
+
+RUNNING, DONE, FAILED, STOPPED, INTERRUPTED = "running", "done", "failed", "stopped", "interrupted"
+STATUSES = (RUNNING, DONE, FAILED, STOPPED, INTERRUPTED)
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = 30.0  # no heartbeat for this long: the owner is gone (within a minute, as promised)
+HOST = socket.gethostname()
+
+
+def new_owner() -> str:
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str | None, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether the process named by `owner` may still be applying the job."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == HOST and pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return False  # on this host and gone: no need to wait for the heartbeat to age
+        except PermissionError:
+            pass  # alive, another user's
+    now = time.time() if now is None else now
+    return heartbeat is not None and now - heartbeat < STALE_AFTER_S
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as listed: what, who, when, and how far."""
+
+    id: str
+    action: str
+    status: str
+    actor: str
+    started: datetime
+    finished: datetime | None
+    selection: str
+    reason: str
+    policy: str
+    planned: int
+    totals: dict[str, int]
+    answered: int
+    api_url: str | None
+    owner: str | None
+    attempts: int
+    duration_s: float
+    concurrency: int | None
+    audit_id: int | None
+    notes: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished_status(self) -> bool:
+        return self.status != RUNNING
+
+    @property
+    def open_runs(self) -> int:
+        """Runs a resume would take up: not answered, failed or not attempted."""
+        t = self.totals
+        return self.planned - t["done"] - t["skipped"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "status": self.status,
+            "actor": self.actor,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "selection": self.selection,
+            "reason": self.reason or None,
+            "planned": self.planned,
+            "totals": self.totals,
+        }
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job: the plan's row and, once answered, its outcome."""
+
+    item: PlannedRun
+    outcome: str | None
+    after: str | None
+    reason: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        item = self.item
+        return {
+            "id": str(item.run_id),
+            "name": item.name,
+            "deployment": item.deployment,
+            "action": item.action,
+            "before": item.state,
+            "scheduled_time": item.scheduled_time.isoformat() if item.scheduled_time else None,
+            "new_time": item.new_time.isoformat() if item.new_time else None,
+            "outcome": self.outcome,
+            "after": self.after,
+            "reason": self.reason,
+        }
+
+
+class UnknownJob(BadInput):
+    pass
+
+
+class JobBusy(NotAllowed):
+    pass
+
+
+@dataclass(frozen=True)
+class JobStore:
+    engine: Engine
+
+    # -- writing --------------------------------------------------------------------------------
+    def create(
+        self, plan: Plan, *, actor: str, reason: str = "", api_url: str | None = None
+    ) -> tuple[str, str]:
+        """Record a job and its frozen plan, owned by this process; returns (job id, owner)."""
+        job_id, owner = str(uuid.uuid4()), new_owner()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(jobs).values(
+                    id=job_id,
+                    plan_uid=str(plan.uid),
+                    action=plan.action,
+                    selection=plan.selection,
+                    policy=plan.policy,
+                    reason=reason,
+                    actor=actor,
+                    api_url=api_url,
+                    status=RUNNING,
+                    created=_iso(datetime.now(UTC)),
+                    plan_created=_iso(plan.created_at),
+                    planned=len(plan.items),
+                    matched=plan.matched,
+                    options=json.dumps(plan.options, default=str),
+                    owner=owner,
+                    heartbeat=time.time(),
+                )
+            )
+            if plan.items:
+                conn.execute(
+                    insert(job_runs), [_run_row(job_id, seq, item) for seq, item in enumerate(plan.items)]
+                )
+        return job_id, owner
+
+    def claim(self, job_id: str) -> tuple[Job, str]:
+        """Take over a job that is not running (finished, stopped or its process gone), for a
+        resume; refused while its owner lives, and to all but one of several claims at once."""
+        job = self.get(job_id)
+        if job.status == RUNNING:
+            raise JobBusy(
+                f"Job {job_id} is running ({_owner_words(job.owner)}); it can be resumed once it "
+                "stops or its process is gone."
+            )
+        owner = new_owner()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, func.coalesce(jobs.c.owner, "") == (job.owner or ""))
+                .where(jobs.c.status == self._stored_status(conn, job_id))
+                .values(
+                    owner=owner,
+                    heartbeat=time.time(),
+                    status=RUNNING,
+                    stop_requested=None,
+                    finished=None,
+                    attempts=jobs.c.attempts + 1,
+                )
+            ).rowcount
+        if claimed != 1:
+            raise JobBusy(f"Job {job_id} was just taken up by another resume; it runs there.")
+        return self.get(job_id), owner
+
+    @staticmethod
+    def _stored_status(conn: Any, job_id: str) -> str:
+        return str(conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one())
+
+    def heartbeat(self, job_id: str, owner: str) -> tuple[bool, str | None]:
+        """Renew the lease; (still ours, the status a Stop asks for)."""
+        with self.engine.begin() as conn:
+            ours = conn.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner).values(heartbeat=time.time())
+            ).rowcount
+            stop = conn.execute(select(jobs.c.stop_requested).where(jobs.c.id == job_id)).scalar_one_or_none()
+        return ours == 1, stop
+
+    def journal(self, job_id: str, results: Sequence[RunResult]) -> None:
+        """Write the outcomes of answered runs (one statement for many)."""
+        if not results:
+            return
+        now = time.time()
+        statement = (
+            update(job_runs)
+            .where(job_runs.c.job_id == bindparam("j"), job_runs.c.run_id == bindparam("rid"))
+            .values(
+                outcome=bindparam("o"),
+                after=bindparam("a"),
+                result_reason=bindparam("r"),
+                answered=bindparam("t"),
+            )
+        )
+        rows = [
+            {"j": job_id, "rid": str(r.run_id), "o": r.outcome, "a": r.after, "r": r.reason, "t": now}
+            for r in results
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
+
+    def finish(
+        self,
+        job_id: str,
+        owner: str,
+        status: str,
+        *,
+        duration_s: float,
+        concurrency: int | None,
+        notes: Iterable[str] = (),
+        audit_id: int | None = None,
+    ) -> bool:
+        """Mark the job ended (if this owner still has it)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.owner == owner)
+                    .values(
+                        status=status,
+                        finished=_iso(datetime.now(UTC)),
+                        heartbeat=None,
+                        duration_s=jobs.c.duration_s + duration_s,
+                        concurrency=concurrency,
+                        notes=json.dumps(list(notes)),
+                        audit_id=audit_id,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def request_stop(self, job_id: str, status: str = STOPPED) -> bool:
+        """Ask the job's owner, wherever it runs, to stop sending; false if it is not running."""
+        job = self.get(job_id)
+        if job.status != RUNNING:
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(stop_requested=status))
+        return True
+
+    # -- reading --------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        try:
+            UUID(job_id)
+        except (ValueError, TypeError, AttributeError):
+            raise UnknownJob(f"{job_id!r} is not a job id (`runops jobs list` shows them).") from None
+        found = self._jobs(jobs.c.id == job_id, limit=1)
+        if not found:
+            raise UnknownJob(f"No job {job_id} in this store (`runops jobs list` shows them).")
+        return found[0]
+
+    def list(self, limit: int = 200, status: str | None = None) -> list[Job]:
+        """Newest first; `status` filters on the effective status (running, interrupted, …)."""
+        found = self._jobs(None, limit=limit if status is None else None)
+        return [j for j in found if status is None or j.status == status][:limit]
+
+    def _jobs(self, where: Any, limit: int | None) -> list[Job]:
+        query = select(jobs).order_by(jobs.c.created.desc())
+        if where is not None:
+            query = query.where(where)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = [row._mapping for row in conn.execute(query)]
+            counts: dict[str, dict[str | None, int]] = {}
+            if rows:
+                tally = conn.execute(
+                    select(job_runs.c.job_id, job_runs.c.outcome, func.count())
+                    .where(job_runs.c.job_id.in_([r["id"] for r in rows]))
+                    .group_by(job_runs.c.job_id, job_runs.c.outcome)
+                )
+                for job_id, outcome, n in tally:
+                    counts.setdefault(job_id, {})[outcome] = n
+        now = time.time()
+        return [_job(row, counts.get(row["id"], {}), now) for row in rows]
+
+    def runs(self, job_id: str) -> list[JobRun]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(job_runs).where(job_runs.c.job_id == job_id).order_by(job_runs.c.seq))
+            return [JobRun(_item(row._mapping), row.outcome, row.after, row.result_reason) for row in rows]
+
+    def plan(self, job_id: str) -> Plan:
+        """The frozen plan as it was recorded (every run, whatever its outcome)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise UnknownJob(f"No job {job_id} in this store.")
+        return Plan(
+            action=row.action,
+            selection=row.selection,
+            items=tuple(r.item for r in self.runs(job_id)),
+            policy=row.policy,
+            matched=row.matched,
+            created_at=datetime.fromisoformat(row.plan_created),
+            options=json.loads(row.options),
+            uid=UUID(row.plan_uid),
+        )
+
+
+def _owner_words(owner: str | None) -> str:
+    if not owner:
+        return "owner unknown"
+    host, _, rest = owner.partition(":")
+    return f"process {rest.partition(':')[0]} on {host}"
+
+
+def _job(row: Any, counts: dict[str | None, int], now: float) -> Job:
+    status = row["status"]
+    if status == RUNNING and not owner_alive(row["owner"], row["heartbeat"], now):
+        status = INTERRUPTED
+    totals = totals_of({o: n for o, n in counts.items() if o in OUTCOMES})
+    answered = sum(totals.values())
+    if status != RUNNING:
+        # never answered and no one applying it any more: not attempted (or its answer was lost;
+        # a resume re-reads those runs)
+        totals["not_attempted"] += counts.get(None, 0)
+    return Job(
+        id=row["id"],
+        action=row["action"],
+        status=status,
+        actor=row["actor"],
+        started=datetime.fromisoformat(row["created"]),
+        finished=_time(row["finished"]),
+        selection=row["selection"],
+        reason=row["reason"] or "",
+        policy=row["policy"],
+        planned=row["planned"],
+        totals=totals,
+        answered=answered,
+        api_url=row["api_url"],
+        owner=row["owner"],
+        attempts=row["attempts"],
+        duration_s=row["duration_s"] or 0.0,
+        concurrency=row["concurrency"],
+        audit_id=row["audit_id"],
+        notes=tuple(json.loads(row["notes"] or "[]")),
+        options=json.loads(row["options"] or "{}"),
+    )
+
+
+def _run_row(job_id: str, seq: int, item: PlannedRun) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "seq": seq,
+        "run_id": str(item.run_id),
+        "name": item.name,
+        "deployment": item.deployment,
+        "flow": item.flow,
+        "state": item.state,
+        "state_type": item.state_type,
+        "action": item.action,
+        "scheduled_time": _iso(item.scheduled_time),
+        "new_time": _iso(item.new_time),
+        "plan_reason": item.reason,
+        "warnings": json.dumps(list(item.warnings)),
+        "outcome": None,
+    }
+
+
+def _item(row: Any) -> PlannedRun:
+    return PlannedRun(
+        run_id=UUID(row["run_id"]),
+        name=row["name"],
+        deployment=row["deployment"],
+        state=row["state"],
+        action=row["action"],
+        scheduled_time=_time(row["scheduled_time"]),
+        new_time=_time(row["new_time"]),
+        reason=row["plan_reason"] or "",
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
+        flow=row["flow"],
+        state_type=row["state_type"],
+    )
+
+
+def not_attempted(item: PlannedRun, why: str) -> RunResult:
+    return RunResult(
+        item.run_id,
+        item.name,
+        item.deployment,
+        item.action,
+        item.state,
+        None,
+        NOT_ATTEMPTED,
+        why,
+        item.new_time,
+    )
