@@ -1,90 +1,97 @@
-"""Activity: every operation runops applied — who, when, what, outcome — and its runs."""
+"""Activity: every job — running ones live on top, then finished ones — and a job's own page (`?job=<id>`)."""
 
 from __future__ import annotations
-
-from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
 
+from runops.store.jobs import RUNNING, Job
 from runops.timefmt import format_duration
 from ui import context
 from ui.fmt import local_time
 from ui.guard import page_setup
+from ui.job_view import job_url, show_job
+from ui.operation import inert
+
+LISTED = 500
 
 settings = page_setup("Activity", needs_api=False)
-log = context.audit_log()
-operations = pd.DataFrame(log.operations(limit=5000))
+store = context.store()
 
-if operations.empty:
-    st.info(f"No operations recorded yet. Every apply of a bulk job is recorded in {log.path}.")
+job_id = st.query_params.get("job")
+if job_id:
+    st.page_link("pages/activity.py", label="All jobs", icon=":material/arrow_back:")
+    show_job(str(job_id), settings)
     st.stop()
 
-operations["at"] = pd.to_datetime(operations["at"], utc=True, format="ISO8601")
+
+def jobs_frame(found: list[Job]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Status": [j.status for j in found],
+            "Done": [j.totals["done"] for j in found],
+            "Skipped": [j.totals["skipped"] for j in found],
+            "Failed": [j.totals["failed"] for j in found],
+            "Not attempted": [j.totals["not_attempted"] for j in found],
+            "Planned": [j.planned for j in found],
+            "Started": [local_time(j.started) for j in found],
+            "Who": [j.actor for j in found],
+            "Action": [j.action for j in found],
+            "Selection": [j.selection for j in found],
+            "Reason": [j.reason for j in found],
+            "Took": [format_duration(j.duration_s) if j.status != RUNNING else "…" for j in found],
+            "Job": [job_url(j.id) for j in found],
+        }
+    )
+
+
+JOB_LINK = {"Job": st.column_config.LinkColumn("Job", display_text="open ↗")}
+
+
+@st.fragment(run_every=2.0)
+def running_now() -> None:
+    """Running jobs of every session and replica, re-read every two seconds."""
+    running = store.jobs.list(limit=LISTED, status=RUNNING)
+    if not running:
+        st.caption("No job is running.")
+        return
+    st.subheader(f"Running now ({len(running)})")
+    for job in running:
+        with st.container(border=True):
+            t = job.totals
+            st.markdown(
+                f"**{inert(job.action.capitalize())}** · {inert(job.actor)} · [open ↗]({job_url(job.id)})"
+            )
+            st.progress(
+                job.answered / max(job.planned, 1),
+                text=f"{job.answered:,} / {job.planned:,} answered · {t['done']:,} done · "
+                f"{t['skipped']:,} skipped · {t['failed']:,} failed",
+            )
+
+
+running_now()
+
+found = store.jobs.list(limit=LISTED)
+finished = [j for j in found if j.status != RUNNING]
+if not found:
+    st.info("No jobs yet. Every change runops makes — from a page or the CLI — is recorded here as a job.")
+    st.stop()
+
+st.subheader("Jobs")
 left, middle, right = st.columns(3)
-who = left.multiselect("Who", sorted(operations["actor"].unique()))
-action = middle.multiselect("Action", sorted(operations["action"].unique()))
-# Days are the viewer's days: the server's own date (UTC here) ends the range an hour early in
-# Berlin, and hides every operation recorded between 23:00 and midnight UTC.
-tz = context.timezone()
-oldest = operations["at"].min().tz_convert(tz).date()
-today = max(datetime.now(tz).date(), oldest)
-days = right.date_input("Dates", value=(oldest, today), min_value=oldest - timedelta(days=1))
-
-shown = operations
-if who:
-    shown = shown[shown["actor"].isin(who)]
-if action:
-    shown = shown[shown["action"].isin(action)]
-if isinstance(days, tuple) and len(days) == 2:
-    start = datetime.combine(days[0], time.min, tzinfo=tz)
-    end = datetime.combine(days[1], time.max, tzinfo=tz)
-    shown = shown[(shown["at"] >= start) & (shown["at"] <= end)]
-
-st.caption(f"{len(shown):,} of {len(operations):,} operations · stored append-only in {log.path}")
-table = pd.DataFrame(
-    {
-        "#": shown["id"],
-        "When": [local_time(t.to_pydatetime()) for t in shown["at"]],
-        "Who": shown["actor"],
-        "Action": shown["action"],
-        "Selection": shown["selection"],
-        "Planned": shown["planned"],
-        "Done": shown["done"],
-        "Skipped": shown["skipped"],
-        "Failed": shown["failed"],
-        "Took": [format_duration(s) for s in shown["duration_s"]],
-    }
-)
-st.dataframe(table, hide_index=True, width="stretch")
+who = left.multiselect("Who", sorted({j.actor for j in finished}))
+action = middle.multiselect("Action", sorted({j.action for j in finished}))
+status = right.multiselect("Status", sorted({j.status for j in finished}))
+shown = [
+    j
+    for j in finished
+    if (not who or j.actor in who)
+    and (not action or j.action in action)
+    and (not status or j.status in status)
+]
+st.caption(f"{len(shown):,} of {len(finished):,} finished jobs, newest first")
+table = jobs_frame(shown)
+st.dataframe(table, hide_index=True, width="stretch", column_config=JOB_LINK)
 st.download_button(
-    "Download operations (CSV)", table.to_csv(index=False), file_name="runops-operations.csv", mime="text/csv"
+    "Download jobs (CSV)", table.to_csv(index=False), file_name="runops-jobs.csv", mime="text/csv"
 )
-
-if not shown.empty:
-    st.subheader("Runs of one operation")
-    labels = {
-        int(row.id): f"#{row.id} · {local_time(row.at.to_pydatetime())} · {row.actor} · {row.action}"
-        for row in shown.itertuples()
-    }
-    chosen = st.selectbox("Operation", list(labels), format_func=labels.get)
-    runs = pd.DataFrame(log.runs(chosen))
-    if runs.empty:
-        st.info("This operation touched no runs.")
-    else:
-        runs["link"] = [settings.run_url(r) for r in runs["run_id"]]
-        detail = runs[
-            ["name", "deployment", "action", "before", "after", "outcome", "reason", "run_id", "link"]
-        ]
-        st.dataframe(
-            detail,
-            hide_index=True,
-            width="stretch",
-            column_config={"link": st.column_config.LinkColumn("Prefect UI", display_text="open ↗")},
-        )
-        st.download_button(
-            "Download these runs (CSV)",
-            detail.to_csv(index=False),
-            file_name=f"runops-operation-{chosen}.csv",
-            mime="text/csv",
-        )

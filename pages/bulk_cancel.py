@@ -8,19 +8,20 @@ import streamlit as st
 from runops import cancel
 from runops.connection import call
 from runops.errors import RunopsError
-from runops.operations import SKIP, Plan, Progress, Report
+from runops.operations import SKIP, Plan
 from runops.selection import filter_options
 from runops.settings import Settings
-from ui.context import actor, audit_log, refusal, timezone
+from ui.context import refusal, timezone
 from ui.fmt import local_time
 from ui.guard import page_setup
+from ui.job_view import show_job
 from ui.operation import (
     confirm_button,
-    failed_again,
+    current_job,
+    forget_job,
     inert,
     link_config,
-    run_if_confirmed,
-    show_report,
+    start_if_confirmed,
 )
 
 KEY = "cancel"
@@ -38,16 +39,6 @@ def stale() -> None:
     """A changed filter makes the preview out of date: it has to be made again."""
     for suffix in ("preview", "plan", "dialog"):
         st.session_state.pop(f"{KEY}.{suffix}", None)
-
-
-def retry_failed() -> None:
-    """'Cancel what failed again': the applied plan narrowed to its failed runs, straight to the dialog."""
-    again = failed_again(KEY)
-    if again is None:
-        return
-    st.session_state[f"{KEY}.preview"] = again
-    st.session_state[f"{KEY}.plan"] = again
-    st.session_state[f"{KEY}.dialog"] = True
 
 
 def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
@@ -158,7 +149,7 @@ with st.container(border=True):
 
 if preview and request is not None:
     stale()
-    st.session_state.pop(f"{KEY}.report", None)
+    forget_job(KEY)
     try:
         with st.spinner("Reading every matching run…"):
             st.session_state[f"{KEY}.preview"] = call(settings, cancel.plan_cancel, request)
@@ -166,17 +157,8 @@ if preview and request is not None:
         st.error(inert(exc))
 
 
-def apply(plan: Plan, progress: Progress) -> Report:
-    return call(settings, cancel.apply_cancel, plan, actor=actor(), audit=audit_log(), progress=progress)
-
-
-confirmed = bool(st.session_state.get(f"{KEY}.go"))
-before = st.session_state.get(f"{KEY}.report")
-run_if_confirmed(KEY, apply)
-if confirmed and f"{KEY}.plan" not in st.session_state:
-    st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
-if confirmed and st.session_state.get(f"{KEY}.report") is not before:
-    st.rerun()  # the count above was read before the apply: show the one after it with the report
+if start_if_confirmed(KEY, settings):
+    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
 
 plan: Plan | None = st.session_state.get(f"{KEY}.preview")
 if plan is not None:
@@ -200,6 +182,11 @@ if plan is not None:
         st.info(inert(why_not), icon=":material/lock:")
     if not plan.to_change:
         st.info("Every planned run is skipped: nothing to cancel.")
-    confirm_button(KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not))
+    confirm_button(
+        KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not), confirm_label="Cancel {n} runs"
+    )
 
-show_report(KEY, settings, "Cancel what failed again ({n})", retry_failed)
+job_id = current_job(KEY)
+if job_id:
+    st.subheader("Job")
+    show_job(job_id, settings)

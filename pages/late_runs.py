@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -11,18 +10,19 @@ import streamlit as st
 from runops import late
 from runops.connection import call
 from runops.errors import RunopsError
-from runops.operations import Plan, Progress, Report
+from runops.operations import Plan
 from runops.settings import Settings
-from ui.context import actor, audit_log, refusal, timezone
+from ui.context import refusal, timezone
 from ui.fmt import ago, local_time
 from ui.guard import page_setup
+from ui.job_view import show_job
 from ui.operation import (
     confirm_button,
-    failed_again,
+    current_job,
+    forget_job,
     inert,
     link_config,
-    run_if_confirmed,
-    show_report,
+    start_if_confirmed,
 )
 
 KEY = "late"
@@ -40,24 +40,6 @@ def stale() -> None:
     """Any changed input makes the preview out of date: it has to be made again."""
     for suffix in ("preview", "plan", "dialog", "consent"):
         st.session_state.pop(f"{KEY}.{suffix}", None)
-
-
-def retry_failed() -> None:
-    """'Apply what failed again': the applied plan narrowed to its failed runs, back to the preview.
-
-    The same plan, not a fresh one: a run whose first attempt half-happened (a recreate copy
-    made, its original not yet deleted) is finished or cleaned up, where a new plan would not
-    see an original that has since started. Consent to past times is asked again, for today's
-    clock; without past times the dialog opens at once.
-    """
-    again = failed_again(KEY)
-    if again is None:
-        return
-    again = replace(again, options={**again.options, "allow_past": False})
-    st.session_state[f"{KEY}.preview"] = again
-    st.session_state[f"{KEY}.plan"] = again
-    st.session_state.pop(f"{KEY}.consent", None)
-    st.session_state[f"{KEY}.dialog"] = not late.past_items(again)
 
 
 def preview_frame(plan: Plan, settings: Settings, now: datetime) -> pd.DataFrame:
@@ -173,7 +155,7 @@ with st.container(border=True):
 
 if preview:
     stale()
-    st.session_state.pop(f"{KEY}.report", None)
+    forget_job(KEY)
     try:
         request = late.RescheduleRequest(
             deployments=tuple(deployments),
@@ -194,14 +176,8 @@ if preview:
         st.error(inert(exc))  # messages can quote deployment names
 
 
-def apply(plan: Plan, progress: Progress) -> Report:
-    return call(settings, late.apply_reschedule, plan, actor=actor(), audit=audit_log(), progress=progress)
-
-
-confirmed = bool(st.session_state.get(f"{KEY}.go"))
-run_if_confirmed(KEY, apply)
-if confirmed and f"{KEY}.plan" not in st.session_state:
-    st.session_state.pop(f"{KEY}.preview", None)  # applied: the preview is history now
+if start_if_confirmed(KEY, settings):
+    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
 
 plan: Plan | None = st.session_state.get(f"{KEY}.preview")
 if plan is not None:
@@ -250,4 +226,7 @@ if plan is not None:
             disabled=bool(why_not) or not consent,
         )
 
-show_report(KEY, settings, "Apply what failed again ({n})", retry_failed)
+job_id = current_job(KEY)
+if job_id:
+    st.subheader("Job")
+    show_job(job_id, settings)

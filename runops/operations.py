@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import Counter, deque
@@ -18,7 +19,7 @@ from prefect.client.orchestration import PrefectClient
 from runops.bulk import BULK_LIMIT
 from runops.concurrency import MEMORY, AdaptiveConcurrency, FixedConcurrency
 from runops.connection import explain
-from runops.errors import ApiUnreachable
+from runops.errors import ApiUnreachable, BadInput
 
 DONE, SKIPPED, FAILED, NOT_ATTEMPTED = "done", "skipped", "failed", "not attempted"
 OUTCOMES = (DONE, SKIPPED, FAILED, NOT_ATTEMPTED)
@@ -292,6 +293,16 @@ def one_by_one(handler: Handler) -> Batching:
     return Batching(each, key=lambda item: item.run_id, size=1)
 
 
+def fixed_concurrency(env: Mapping[str, str] | None = None) -> int | None:
+    """RUNOPS_CONCURRENCY: a fixed number of requests in flight instead of the adaptive level."""
+    raw = ((os.environ if env is None else env).get("RUNOPS_CONCURRENCY") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadInput(f"RUNOPS_CONCURRENCY must be a whole number of at least 1, not {raw!r}.")
+    return int(raw)
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code in TRANSIENT_CODES
@@ -304,7 +315,7 @@ def is_overload(exc: BaseException) -> bool:
 
 @dataclass
 class ApplyOptions:
-    concurrency: int | None = None  # None: adaptive
+    concurrency: int | None = field(default_factory=lambda: fixed_concurrency())  # None: adaptive
     max_concurrency: int = 8
     attempts: int = 3
     backoff_s: float = 0.5

@@ -1,25 +1,25 @@
-"""The shared confirm → apply → report flow of every mutating page.
+"""The shared confirm → job flow of every mutating page.
 
 State per operation `key` in st.session_state:
-  {key}.plan    the previewed Plan (frozen; what the dialog shows and apply runs)
+  {key}.plan    the previewed Plan (frozen; what the dialog shows and the job applies)
   {key}.dialog  True while the confirmation dialog is open
   {key}.go      set by the dialog's Confirm (an on_click callback, so AppTest can drive it)
-  {key}.report  the Report of the last apply
-  {key}.applied the Plan of the last apply (for "… what failed again")
+  {key}.reason  the reason typed in the dialog
+  {key}.job     the id of the job Confirm started (also in the URL: `?job=<id>`)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
 from runops.errors import RunopsError
-from runops.operations import FAILED, SKIP, Plan, PlannedRun, Progress, Report, RunResult, only
+from runops.operations import SKIP, Plan, PlannedRun
+from runops.runner import RUNNER
 from runops.settings import Settings
-from runops.timefmt import format_duration
+from ui import context
 from ui.fmt import local_time
 
 TYPE_TO_CONFIRM_ABOVE = 25
@@ -77,7 +77,14 @@ def _open(key: str) -> None:
     st.session_state.pop(f"{key}.typed", None)
 
 
-def confirm_button(key: str, plan: Plan, label: str, settings: Settings, disabled: bool = False) -> None:
+def confirm_button(
+    key: str,
+    plan: Plan,
+    label: str,
+    settings: Settings,
+    disabled: bool = False,
+    confirm_label: str = "Apply to {n} runs",
+) -> None:
     """A primary button opening the confirmation dialog; the dialog stays up across reruns."""
     n = len(plan.to_change)
     st.button(
@@ -89,10 +96,10 @@ def confirm_button(key: str, plan: Plan, label: str, settings: Settings, disable
         key=f"{key}.open",
     )
     if st.session_state.get(f"{key}.dialog"):
-        _dialog(key, plan, settings)
+        _dialog(key, plan, settings, confirm_label)
 
 
-def _dialog(key: str, plan: Plan, settings: Settings) -> None:
+def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> None:
     @st.dialog(f"Confirm: {plan.action}", width="large", on_dismiss=lambda: _close(key))
     def body() -> None:
         if not st.session_state.get(f"{key}.dialog"):
@@ -121,13 +128,19 @@ def _dialog(key: str, plan: Plan, settings: Settings) -> None:
         st.caption(
             "Runs that appear after you confirm are not touched; each run is re-read before it changes."
         )
+        st.text_input(
+            "Reason (optional)",
+            key=f"{key}.reason",
+            placeholder="e.g. INC-4711 database failover",
+            help="Kept with the job and in the audit log.",
+        )
         ready = True
         if n > TYPE_TO_CONFIRM_ABOVE:
             typed = st.text_input(f"Type {n} to confirm", key=f"{key}.typed")
             ready = typed.strip().replace(",", "") == str(n)
         left, right = st.columns(2)
         left.button(
-            "Confirm",
+            confirm_label.format(n=f"{n:,}"),
             type="primary",
             disabled=not ready,
             on_click=_confirm,
@@ -135,7 +148,7 @@ def _dialog(key: str, plan: Plan, settings: Settings) -> None:
             key=f"{key}.confirm",
             width="stretch",
         )
-        right.button("Cancel", on_click=_close, args=(key,), key=f"{key}.cancel", width="stretch")
+        right.button("Go back", on_click=_close, args=(key,), key=f"{key}.cancel", width="stretch")
 
     body()
 
@@ -156,92 +169,44 @@ def inert(text: object) -> str:
 _inert = inert  # the name other modules used first
 
 
-def run_if_confirmed(key: str, apply: Callable[[Plan, Progress], Report]) -> None:
-    """After Confirm: apply with a progress bar that moves as runs are answered; keep the report."""
+def start_if_confirmed(key: str, settings: Settings) -> str | None:
+    """After Confirm: record the job and start it in the dashboard's background executor (it
+    outlives this page's script run and the browser tab); its id goes into the URL."""
     if not st.session_state.pop(f"{key}.go", False):
-        return
+        return None
     plan: Plan | None = st.session_state.get(f"{key}.plan")
     if plan is None:
         st.error("Nothing to apply: preview again.")
-        return
-    st.session_state[f"{key}.applied"] = plan  # the plan itself is dropped once applied
-    bar = st.progress(0.0, text=f"Starting: {len(plan):,} runs…")
-
-    def progress(done: int, total: int, result: RunResult) -> None:
-        # progress text is Markdown: the run name is user-controlled
-        bar.progress(
-            done / max(total, 1), text=f"{done:,} / {total:,} · {inert(result.name)}: {result.outcome}"
-        )
-
+        return None
     try:
-        report = apply(plan, progress)
-    except RunopsError as exc:
-        bar.empty()
-        st.error(inert(exc))
-        return
-    bar.progress(1.0, text=f"Finished: {report.summary()}")
-    st.session_state[f"{key}.report"] = report
-    st.session_state.pop(f"{key}.plan", None)
-
-
-def report_frame(report: Report, settings: Settings) -> pd.DataFrame:
-    rows = [
-        {
-            "Run": r.name,
-            "Deployment": r.deployment or "—",
-            "Action": r.action,
-            "Before": r.before,
-            "After": r.after or "—",
-            "Outcome": r.outcome,
-            "Reason": r.reason,
-            "New time": local_time(r.new_time) if r.new_time else "",
-            "Link": settings.run_url(r.run_id),
-        }
-        for r in report.results
-    ]
-    return pd.DataFrame(
-        rows,
-        columns=["Run", "Deployment", "Action", "Before", "After", "Outcome", "Reason", "New time", "Link"],
-    )
-
-
-def failed_again(key: str) -> Plan | None:
-    """The last applied plan narrowed to the runs that failed (None: nothing failed)."""
-    report: Report | None = st.session_state.get(f"{key}.report")
-    applied: Plan | None = st.session_state.get(f"{key}.applied")
-    if report is None or applied is None or not report.failed_ids:
-        return None
-    return only(applied, report.failed_ids)
-
-
-def show_report(
-    key: str,
-    settings: Settings,
-    retry_label: str | None = None,
-    on_retry: Callable[[], None] | None = None,
-) -> Report | None:
-    """The per-run result with totals; with `retry_label` ("… ({n})") and `on_retry`, a button
-    to apply the same plan again to the failed runs only."""
-    report: Report | None = st.session_state.get(f"{key}.report")
-    if report is None:
-        return None
-    totals = report.totals
-    st.subheader("Result")
-    a, b, c, d = st.columns(4)
-    a.metric("Done", f"{totals['done']:,}")
-    b.metric("Skipped", f"{totals['skipped']:,}")
-    c.metric("Failed", f"{totals['failed']:,}")
-    d.metric("Took", format_duration(report.duration_s))
-    message = report.summary() + (f" · audit #{report.audit_id}" if report.audit_id else "")
-    (st.error if totals[FAILED] else st.success)(message)
-    st.dataframe(
-        report_frame(report, settings), hide_index=True, column_config=link_config(), width="stretch"
-    )
-    if retry_label and on_retry and report.failed_ids and st.session_state.get(f"{key}.applied"):
-        st.button(
-            retry_label.format(n=f"{len(report.failed_ids):,}"),
-            icon=":material/replay:",
-            on_click=on_retry,
-            key=f"{key}.retry",
+        job_id = RUNNER.start(
+            settings,
+            context.store(),
+            plan,
+            actor=context.actor(),
+            reason=str(st.session_state.get(f"{key}.reason") or ""),
         )
-    return report
+    except RunopsError as exc:
+        st.error(inert(exc))
+        return None
+    st.session_state[f"{key}.job"] = job_id
+    st.session_state.pop(f"{key}.plan", None)
+    st.session_state.pop(f"{key}.reason", None)
+    st.query_params["job"] = job_id
+    return job_id
+
+
+def current_job(key: str) -> str | None:
+    """The job this page shows: the one in the URL (a reload re-attaches to it), else the last started."""
+    from_url = st.query_params.get("job")
+    if from_url:
+        st.session_state[f"{key}.job"] = from_url
+        return str(from_url)
+    return st.session_state.get(f"{key}.job")
+
+
+def forget_job(key: str) -> None:
+    """A new preview: the page is about the next job now."""
+    st.session_state.pop(f"{key}.job", None)
+    if "job" in st.query_params:
+        del st.query_params["job"]

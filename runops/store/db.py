@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from runops.errors import ConfigError
 
@@ -180,9 +182,22 @@ def engine_for(url: str | Path) -> Engine:
         engine = _engines.get(key)
         if engine is None:
             engine = _create(key)
-            install(engine)
+            _install_racing(engine)
             _engines[key] = engine
         return engine
+
+
+def _install_racing(engine: Engine, tries: int = 5) -> None:
+    """SQLite has no lock to take before "create if missing": two processes opening a new store
+    at once may both try; the loser finds the tables on its next try."""
+    for attempt in range(tries):
+        try:
+            install(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt + 1 == tries:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _create(url: str) -> Engine:

@@ -15,11 +15,11 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Late
 
-from runops.store import Store
 from runops.dashboard import start_dashboard
 from runops.execute import execute
 from runops.server import LocalPrefectServer, stop_process_group
 from runops.settings import Settings
+from runops.store import Store
 from tests.apptest import open_app
 from tests.e2e.conftest import shot
 from tests.e2e.oidc import as_shown

@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from prefect.states import Scheduled
 
-from runops.store import Store
 from runops.errors import NotAllowed
 from runops.execute import execute
 from runops.operations import Report
 from runops.server import LocalPrefectServer
+from runops.store import Store
 from tests.e2e.conftest import shot
 from tests.e2e.oidc import AuthDashboard, OidcProvider, as_shown, auth_dashboard, login, oidc_provider
 from tests.factories import Prefect, later, unique

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prefect.states import Scheduled
 
-from runops.store import Store, default_store
 from runops.execute import execute
 from runops.settings import Settings
+from runops.store import default_store
 from tests.apptest import open_app
 from tests.factories import Prefect, later
 from tests.runops.test_execute import _plan, move_to

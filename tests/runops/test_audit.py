@@ -8,8 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from runops.store import Store
 from runops.operations import Report, RunResult
+from runops.store import Store
 
 
 def test_append_and_refuse_changes(tmp_path) -> None:

@@ -24,13 +24,13 @@ from prefect.states import (
 )
 
 from runops import cancel
-from runops.store import Store
 from runops.connection import call
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
 from runops.operations import DONE, FAILED, SKIP, SKIPPED, ApplyOptions, only
 from runops.selection import RunSelection
 from runops.server import LocalPrefectServer, free_port
 from runops.settings import Settings
+from runops.store import Store
 from tests.factories import Prefect, ago, later, seeded_runs, subflow_run, unique
 from tests.faults import (
     BeforeChange,
@@ -394,7 +394,9 @@ def test_lost_answers_are_retried_without_a_second_transition(
         options=options,
         transport=LosesAnswers(3),
     )
-    assert report.totals == {DONE: 3, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, [r.reason for r in report.results]
+    assert report.totals == {DONE: 3, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, [
+        r.reason for r in report.results
+    ]
     assert [stored(prefect, [r.id])[r.id] for r in runs] == ["Cancelling", "Cancelling", "Cancelled"]
 
     async def history(client: PrefectClient) -> list[list[str]]:
@@ -424,7 +426,9 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_
         options=options,
         transport=LosesAnswers(2, busy=True),
     )
-    assert report.totals == {DONE: 40, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, {r.reason for r in report.results}
+    assert report.totals == {DONE: 40, SKIPPED: 0, FAILED: 0, "not_attempted": 0}, {
+        r.reason for r in report.results
+    }
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
     assert report.concurrency < report.start_concurrency  # the 503 reached runops: it backed off
     assert audit.audit.operations()[0]["done"] == 40

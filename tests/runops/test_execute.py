@@ -9,11 +9,11 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
-from runops.store import Store
 from runops.errors import NotAllowed
 from runops.events import EVENT_NAME
 from runops.execute import execute
 from runops.operations import DONE, Plan, PlannedRun, RunResult, result_for
+from runops.store import Store
 from tests.factories import Prefect, later
 
 

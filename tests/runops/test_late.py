@@ -16,13 +16,13 @@ from prefect.states import Completed, Running, Scheduled
 
 from bench.seed import SeedTimes
 from runops import late
-from runops.store import Store
 from runops.connection import call
 from runops.errors import ApiUnreachable, BadInput
 from runops.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
 from runops.recreate import idempotency_key
 from runops.server import free_port
 from runops.settings import Settings
+from runops.store import Store
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
 from tests.faults import (
     BUSY,
@@ -451,7 +451,9 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done(
     assert [i.action for i in plan.items] == ["reschedule"] * 5 + [remainder] * 5
     faults = LosesAnswers(3, busy=True, paths=("set_state", "bulk_delete"))
     report = apply(prefect, plan, transport=faults, options=ApplyOptions(attempts=3, backoff_s=0.05))
-    assert report.totals == {"done": 10, "skipped": 0, "failed": 0, "not_attempted": 0}, [r.reason for r in report.results]
+    assert report.totals == {"done": 10, "skipped": 0, "failed": 0, "not_attempted": 0}, [
+        r.reason for r in report.results
+    ]
     assert faults.n == 0  # every lost answer was of a change the server made
 
     stored = by_id(prefect.runs_of(deployment))
