@@ -23,3 +23,25 @@ def metric_value(at: AppTest, label: str) -> int:
         if metric.label == label:
             return int(str(metric.value).replace(",", ""))
     raise AssertionError(f"no metric {label!r}: {[m.label for m in at.metric]}")
+
+
+def finish_job(at: AppTest, key: str, timeout: float = 120) -> str:
+    """Wait for the job the page `key` started (it runs in the dashboard's background), then
+    rerun the page to show its report; returns the job's id."""
+    from runops.runner import RUNNER
+
+    job_id = at.session_state[f"{key}.job"]
+    assert RUNNER.wait(job_id, timeout), f"job {job_id} still running after {timeout}s"
+    at.run()
+    assert not at.exception, at.exception
+    return str(job_id)
+
+
+def resume_job(at: AppTest, job_id: str, timeout: float = 120) -> None:
+    """Click the job's Resume button and wait for the resumed job."""
+    from runops.runner import RUNNER
+
+    at.button(key=f"job.{job_id}.resume").click().run()
+    assert not at.exception, at.exception
+    assert RUNNER.wait(job_id, timeout)
+    at.run()

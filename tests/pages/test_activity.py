@@ -1,68 +1,79 @@
-"""AppTest of the Activity page: operations recorded by a real apply show up with their runs."""
+"""AppTest of the Activity page: jobs recorded by real applies, running ones on top, a job's own page."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from prefect.states import Scheduled
 
+from runops import jobs, late
 from runops.execute import execute
 from runops.settings import Settings
 from runops.store import default_store
-from tests.apptest import open_app
+from runops.store.jobs import INTERRUPTED
+from tests.apptest import metric_value, open_app
 from tests.factories import Prefect, later
 from tests.runops.test_execute import _plan, move_to
 
 
-def test_activity_lists_operations_and_runs(
-    prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_activity_lists_jobs_and_opens_one(prefect: Prefect, tmp_home) -> None:
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(3)])
-    audit = default_store(Settings.from_env().home)
+    store = default_store(Settings.from_env().home)
     report = prefect.run(
         execute,
         _plan(runs, later(hours=4) + timedelta(minutes=1)),
         move_to,
         actor="ana@example.com",
-        store=audit,
+        store=store,
+        reason="INC-7 move",
     )
 
     at = open_app("app.py")
     at.switch_page("pages/activity.py").run()
     assert not at.exception, at.exception
-    operations = at.dataframe[0].value
-    assert list(operations["Who"]) == ["ana@example.com"]
-    assert int(operations["Done"].iloc[0]) == 3
-    detail = at.dataframe[1].value
-    assert set(detail["run_id"]) == {str(r.id) for r in runs}
-    assert set(detail["outcome"]) == {"done"}
-    assert report.audit_id == int(operations["#"].iloc[0])
+    assert "No job is running." in [c.value for c in at.caption]
+    listed = at.dataframe[0].value
+    assert list(listed["Who"]) == ["ana@example.com"] and list(listed["Status"]) == ["done"]
+    assert int(listed["Done"].iloc[0]) == 3 and list(listed["Reason"]) == ["INC-7 move"]
+    assert listed["Job"].iloc[0] == f"/activity?job={report.job_id}"
+
+    at.query_params["job"] = report.job_id
+    at.run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Done") == 3
+    detail = at.dataframe[0].value
+    assert list(detail.columns[:2]) == ["Outcome", "Run"]  # outcome first
+    assert set(detail["Outcome"]) == {"done"} and set(detail["Run"]) == {r.name for r in runs}
+    assert all(str(link).endswith(str(r.id)) for link, r in zip(detail["Link"], runs, strict=True))
 
 
-def test_activity_shows_an_operation_recorded_today_in_the_viewers_zone(prefect: Prefect, tmp_home) -> None:
-    """The default range is the viewer's days, not the server's (CI failed 23:00-24:00 UTC in Berlin)."""
+def test_a_running_job_is_on_top_and_an_interrupted_one_offers_resume(prefect: Prefect, tmp_home) -> None:
     deployment = prefect.deployment()
-    runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
-    audit = default_store(Settings.from_env().home)
-    prefect.run(execute, _plan(runs, later(hours=3)), move_to, actor="ana@example.com", store=audit)
+    prefect.late_runs(deployment, 2)
+    store = default_store(Settings.from_env().home)
+    plan = prefect.run(late.plan_reschedule, late.RescheduleRequest((deployment.full_name,), delay="2d"))
+    job = jobs.submit(store, plan, actor="ana@example.com")  # recorded, owned by this live process
 
-    # A zone whose date differs from UTC's right now, at any hour: ahead by 14 h from 10:00 UTC,
-    # behind by 12 h before noon UTC. The server's UTC days would hide the operation.
-    zone = "Etc/GMT-14" if datetime.now(UTC).hour >= 10 else "Etc/GMT+12"
-    at = open_app("app.py", context={"timezone": zone})
+    at = open_app("app.py", context={"timezone": "Europe/Berlin"})
     at.switch_page("pages/activity.py").run()
     assert not at.exception, at.exception
-    operations = at.dataframe[0].value
-    assert list(operations["Who"]) == ["ana@example.com"]
-    assert [s.label for s in at.selectbox] == ["Operation"]
-    assert set(at.dataframe[1].value["run_id"]) == {str(r.id) for r in runs}
-    assert len(audit.audit.operations()) == 1
+    assert "Running now (1)" in [s.value for s in at.subheader]
+
+    store.jobs.finish(job.job_id, job.owner, INTERRUPTED, duration_s=0.1, concurrency=None)
+    at.query_params["job"] = job.job_id
+    at.run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Not attempted") == 2
+    assert at.button(key=f"job.{job.job_id}.resume").label == "Resume: 2 run(s) not done"
+    assert "CET" in at.dataframe[0].value["Scheduled for"].iloc[0]  # the viewer's zone
 
 
-def test_activity_empty(tmp_home) -> None:
+def test_activity_empty_and_an_unknown_job(tmp_home) -> None:
     at = open_app("app.py")
     at.switch_page("pages/activity.py").run()
     assert not at.exception
-    assert "No operations recorded yet" in at.info[0].value
+    assert "No jobs yet" in at.info[0].value
+    at.query_params["job"] = "not-a-job"
+    at.run()
+    assert "not a job id" in at.error[0].value

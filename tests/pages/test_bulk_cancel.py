@@ -9,7 +9,7 @@ from prefect.states import Cancelling, Completed, Late, Running, Scheduled
 from streamlit.testing.v1 import AppTest
 
 from runops import connection
-from tests.apptest import metric_value, open_app
+from tests.apptest import finish_job, metric_value, open_app, resume_job
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
 from tests.faults import RunFaults
 
@@ -60,11 +60,12 @@ def test_count_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
     assert any("3** run(s) will change" in m.value for m in at.markdown)
     at.button(key="cancel.confirm").click().run()
     assert not at.exception, at.exception
+    job_id = finish_job(at, "cancel")
     assert metric_value(at, "Done") == 3 and metric_value(at, "Failed") == 0
     result = at.dataframe[0].value
     assert set(result["Outcome"]) == {"done"}
     assert all(str(link).startswith("http") for link in result["Link"])
-    assert "cancel.retry" not in [b.key for b in at.button]  # nothing failed, nothing to retry
+    assert f"job.{job_id}.resume" not in [b.key for b in at.button]  # nothing failed, nothing to resume
     assert "0 runs match" in headline(at)  # counted again after the apply
 
     assert stored(prefect, [running.id, late.id, scheduled.id, completed.id]) == {
@@ -94,6 +95,7 @@ def test_many_runs_typed_count_and_cancel_what_failed_again(
     at.text_input(key="cancel.typed").set_value("30").run()
     at.button(key="cancel.confirm").click().run()
     assert not at.exception, at.exception
+    job_id = finish_job(at, "cancel")
     assert metric_value(at, "Done") == 28 and metric_value(at, "Failed") == 2
     failed = at.dataframe[0].value.query("Outcome == 'failed'")
     assert all("injected fault" in reason for reason in failed["Reason"])
@@ -102,12 +104,9 @@ def test_many_runs_typed_count_and_cancel_what_failed_again(
     assert {now[i] for i in ids[2:]} == {"Cancelled"}
 
     fault.failing.clear()
-    at.button(key="cancel.retry").click().run()
-    assert at.button(key="cancel.confirm")  # straight back to the dialog, with the 2 failed runs
-    assert any("2** run(s) will change" in m.value for m in at.markdown)
-    at.button(key="cancel.confirm").click().run()
-    assert not at.exception, at.exception
-    assert metric_value(at, "Done") == 2 and metric_value(at, "Failed") == 0
+    assert at.button(key=f"job.{job_id}.resume").label == "Resume: 2 run(s) not done"
+    resume_job(at, job_id)
+    assert metric_value(at, "Done") == 30 and metric_value(at, "Failed") == 0  # the whole job
     assert set(stored(prefect, ids).values()) == {"Cancelled"}
 
 

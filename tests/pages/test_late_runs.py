@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from runops import connection
-from tests.apptest import metric_value, open_app
+from tests.apptest import finish_job, metric_value, open_app, resume_job
 from tests.factories import Deployment, Prefect
 from tests.faults import RunFaults
 
@@ -50,6 +50,7 @@ def test_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
     assert at.button(key="late.confirm")  # the dialog is up
     at.button(key="late.confirm").click().run()
     assert not at.exception, at.exception
+    finish_job(at, "late")
     assert metric_value(at, "Done") == 3 and metric_value(at, "Failed") == 0
     result = at.dataframe[0].value
     assert set(result["Outcome"]) == {"done"}
@@ -76,19 +77,18 @@ def test_apply_what_failed_again(prefect: Prefect, tmp_home, monkeypatch: pytest
     at.button(key="late.open").click().run()
     at.button(key="late.confirm").click().run()
     assert not at.exception, at.exception
+    job_id = finish_job(at, "late")
     assert metric_value(at, "Done") == 2 and metric_value(at, "Failed") == 1
     failed = at.dataframe[0].value.query("Outcome == 'failed'")
     assert list(failed["Run"]) == [runs[0].name] and "injected fault" in failed["Reason"].iloc[0]
     assert [prefect.read(r.id).state_name for r in runs] == ["Late", "Scheduled", "Scheduled"]
 
     fault.failing.clear()
-    at.button(key="late.retry").click().run()
-    assert at.button(key="late.confirm")  # straight back to the dialog, with the failed run only
-    assert any("1** run(s) will change" in m.value for m in at.markdown)
-    at.button(key="late.confirm").click().run()
-    assert not at.exception, at.exception
-    assert metric_value(at, "Done") == 1 and metric_value(at, "Failed") == 0
-    assert "late.retry" not in [b.key for b in at.button]
+    # Resume takes up the same job: only its failed run, re-read first; straight to the background
+    assert at.button(key=f"job.{job_id}.resume").label == "Resume: 1 run(s) not done"
+    resume_job(at, job_id)
+    assert metric_value(at, "Done") == 3 and metric_value(at, "Failed") == 0  # the whole job
+    assert f"job.{job_id}.resume" not in [b.key for b in at.button]
     for run in runs:  # every run moved exactly once, by two days
         stored = prefect.read(run.id)
         assert stored is not None and stored.state_name == "Scheduled"
@@ -114,6 +114,7 @@ def test_many_runs_need_the_count_typed_and_the_rest_is_deleted(prefect: Prefect
     assert not at.button(key="late.confirm").disabled
     at.button(key="late.confirm").click().run()
     assert not at.exception, at.exception
+    finish_job(at, "late")
     assert metric_value(at, "Done") == 28
 
     stored = prefect.runs_of(deployment)
@@ -131,6 +132,7 @@ def test_past_times_need_consent(prefect: Prefect, tmp_home) -> None:
     at.checkbox(key="late.consent").check().run()
     at.button(key="late.open").click().run()
     at.button(key="late.confirm").click().run()
+    finish_job(at, "late")
     assert metric_value(at, "Done") == 1
     stored = prefect.read(run.id)
     assert run.next_scheduled_start_time is not None
