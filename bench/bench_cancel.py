@@ -17,9 +17,11 @@ import asyncio
 import gc
 import re
 import resource
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from uuid import UUID, uuid4
 
 from prefect.client.orchestration import PrefectClient
@@ -35,14 +37,17 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 
-from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
+from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for
 from bench.seed import insert_runs
 from runops import cancel
 from runops.connection import open_client
 from runops.operations import ApplyOptions
 from runops.selection import PAGE_SIZE, RunSelection
+from runops.store import Store
 
 FLOW = "bench-cancel-flow"
+RUNOPS = "runops (adaptive, job recorded in its store)"
+STORE: list[Store] = []  # the job store of this setup (set in main)
 ACTIVE = ["Pending", "Running", "Scheduled", "Late"]
 
 
@@ -121,7 +126,8 @@ async def raw_bulk(client: PrefectClient, deployment_id: UUID) -> None:
 async def runops_cancel(client: PrefectClient, full_name: str, options: ApplyOptions | None = None) -> str:
     request = cancel.CancelRequest(RunSelection(states=tuple(ACTIVE), deployments=(full_name,)))
     plan = await cancel.plan_cancel(client, request)
-    report = await cancel.apply_cancel(client, plan, actor="bench", store=None, options=options)
+    store = STORE[0] if STORE else None
+    report = await cancel.apply_cancel(client, plan, actor="bench", store=store, options=options)
     return (
         f"concurrency started at {report.start_concurrency}, settled {report.concurrency} "
         f"(peak {report.peak_concurrency}); {report.summary()}"
@@ -185,6 +191,8 @@ async def main(args: argparse.Namespace) -> None:
     lines: list[str] = []
     with bench_setup(args.setup) as server:
         database_url = str(server.database_url)
+        STORE[:] = [job_store(server, Path(tempfile.mkdtemp(prefix="runops-bench-store-")))]
+        lines.append(f"runops records each job in {STORE[0].where.split('@')[-1]}")
         async with open_client(settings_for(server)) as client:
             memory_text, growth = "", 0.0
             if memory_runs:
@@ -216,7 +224,7 @@ async def main(args: argparse.Namespace) -> None:
                 )
             # the two closest variants alternate over rounds (raw, runops, runops, raw, …) and add
             # up, so that neither a busy moment nor the growing database favours one of them
-            close: dict[str, list[Row]] = {"raw bulk_set_state (50/call)": [], "runops (adaptive)": []}
+            close: dict[str, list[Row]] = {"raw bulk_set_state (50/call)": [], RUNOPS: []}
             for round_no in range(args.rounds):
                 pair = list(close) if round_no % 2 == 0 else list(close)[::-1]
                 for name in pair:
@@ -237,10 +245,10 @@ async def main(args: argparse.Namespace) -> None:
                     )
                 )
     raw = [r for r in rows if r.benchmark == "cancel" and r.variant.startswith("raw")]
-    ours = next(r for r in rows if r.variant == "runops (adaptive)")
+    ours = next(r for r in rows if r.variant == RUNOPS)
     speed = {r.variant: r.per_second for r in rows if r.benchmark == "cancel"}
     fastest = max(raw, key=lambda r: r.per_second)
-    ratio = speed["runops (adaptive)"] / fastest.per_second
+    ratio = speed[RUNOPS] / fastest.per_second
     checks = [
         Check(
             f"cancel {n:,}: runops ÷ fastest raw method ({fastest.variant}), runs/s",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
@@ -32,13 +34,15 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.server.schemas.states import StateType
 from prefect.states import Scheduled
 
-from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for, timed
+from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for, timed
 from bench.seed import SeedTimes, insert_runs
 from runops import late
 from runops.connection import open_client
 from runops.operations import Report
 from runops.settings import Settings
+from runops.store import Store
 
+NO_STORE = "runops in place, shift +12h, no job store (the engine alone)"
 DELAY = timedelta(hours=12)  # every new time lands in the future for both variants
 EXTRA_TAG = "backfill"  # a per-run tag the recipe does not carry over
 
@@ -122,7 +126,7 @@ def check(after: list[FlowRun], originals: list[UUID], n: int) -> dict[str, int]
 
 
 async def runops_job(
-    settings: Settings, deployment: str, n: int, policy: dict[str, object]
+    settings: Settings, deployment: str, n: int, policy: dict[str, object], store: Store | None
 ) -> tuple[float, Report]:
     async with open_client(settings) as client:
         with timed() as t:
@@ -130,7 +134,7 @@ async def runops_job(
                 deployments=(f"bench-late-flow/{deployment}",), limit=n, **policy
             )
             plan = await late.plan_reschedule(client, request)
-            result = await late.apply_reschedule(client, plan, actor="bench", store=None)
+            result = await late.apply_reschedule(client, plan, actor="bench", store=store)
     return t[0], result
 
 
@@ -141,6 +145,7 @@ async def main(args: argparse.Namespace) -> None:
     variants: dict[str, dict[str, object]] = {
         "runops in place, shift +12h (like the recipe)": {"policy": "shift", "delay": DELAY},
         "runops in place, one fixed time": {"policy": "fixed", "at": at},
+        NO_STORE: {"policy": "shift", "delay": DELAY},
         "runops recreate, shift +12h (the recipe's result, done safely)": {
             "policy": "shift",
             "delay": DELAY,
@@ -158,8 +163,11 @@ async def main(args: argparse.Namespace) -> None:
         seeded = {name: await seed(database_url, dep, n) for name, dep in deployments.items()}
         theirs_ids = await seed(database_url, theirs, n)
 
+        store = job_store(server, Path(tempfile.mkdtemp(prefix="runops-bench-store-")))
         for k, (name, policy) in enumerate(variants.items()):
-            seconds, result = await runops_job(settings, f"late-{k}", n, policy)
+            seconds, result = await runops_job(
+                settings, f"late-{k}", n, policy, None if name == NO_STORE else store
+            )
             async with open_client(settings) as client:
                 outcome = check(await runs_of(client, deployments[name]), seeded[name], n)
             rows.append(
@@ -197,7 +205,20 @@ async def main(args: argparse.Namespace) -> None:
 
     base = rows[-1]
     checks = []
+    engine_alone = next(r for r in rows if r.variant == NO_STORE)
+    with_store = rows[0]
+    ratio = with_store.per_second / engine_alone.per_second
+    checks.append(
+        Check(
+            f"reschedule {n}: in place with its job store ÷ the engine alone",
+            f"{ratio:.2f}×",
+            "≥ 0.95×",
+            ratio >= 0.95,
+        )
+    )
     for row in rows[:-1]:
+        if row.variant == NO_STORE:
+            continue
         ratio = row.per_second / base.per_second
         checks.append(
             Check(

@@ -10,6 +10,7 @@ import platform
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 
 from runops.server import LocalPrefectServer
 from runops.settings import Settings
+from runops.store import Store
 
 
 @contextmanager
@@ -198,3 +200,20 @@ def machine() -> str:
         f"Python {platform.python_version()} · prefect {prefect.__version__} · SQLite {sqlite3.sqlite_version} · "
         f"{postgres} · {_version(['redis-server', '--version']).split(' sha=')[0]}"
     )
+
+
+def job_store(server: LocalPrefectServer, home: Path) -> Store:
+    """runops' job store on the setup's own kind of database: SQLite beside a SQLite server, a
+    database of its own in the same PostgreSQL cluster beside a PostgreSQL server."""
+    url = str(server.database_url)
+    if not url.startswith("postgresql"):
+        return Store(home / "runops.sqlite")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    name = f"runops_store_{uuid.uuid4().hex[:8]}"
+    dsn = parsed.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return Store(parsed.set(database=name).render_as_string(hide_password=False))

@@ -1,4 +1,5 @@
-"""End to end in Chromium: filter with a live count, preview per-run actions, confirm, see the result; re-read."""
+"""End to end in Chromium: filter with a live count, preview per-run actions, confirm, see the job's
+report; re-read."""
 
 from __future__ import annotations
 
@@ -36,17 +37,26 @@ def test_bulk_cancel_in_the_browser(prefect: Prefect, page, dashboard_url: str) 
     expect(metrics.filter(has_text="Cancel").first).to_contain_text("2")
     shot(page, "bulk_cancel_preview")
 
-    page.get_by_role("button", name="Cancel 3 runs…").click()
+    page.get_by_role("button", name="Cancel 3 runs…", exact=True).click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("3 run(s) will change")
+    expect(dialog.get_by_role("button", name="Go back")).to_be_enabled()
     shot(page, "bulk_cancel_dialog")
-    dialog.get_by_role("button", name="Confirm").click()
+    # a click while the dialog's script run is still going can be lost: wait until the app is idle
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    dialog.get_by_role("button", name="Cancel 3 runs", exact=True).click()
 
-    expect(page.get_by_role("heading", name="Result")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Job")).to_be_visible()
+    expect(
+        page.get_by_test_id("stAlert").filter(
+            has_text="Finished: 3 done, 0 skipped, 0 failed, 0 not attempted of 3 planned."
+        )
+    ).to_be_visible()
     expect(metrics.filter(has_text="Done")).to_contain_text("3")
-    expect(page.get_by_text(re.compile(r"^cancel runs: 3 done, 0 skipped, 0 failed"))).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/bulk_cancel\?job=[0-9a-f-]{36}$"))
     expect(page.get_by_role("heading", name="0 runs match")).to_be_visible()  # counted again after
-    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()  # the per-run result table
+    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()  # the per-run report
     page.set_viewport_size({"width": 1440, "height": 1800})
     shot(page, "bulk_cancel_result")
 
