@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
@@ -30,6 +30,8 @@ from runops.store import Store
 from runops.store.jobs import DONE, INTERRUPTED, STOPPED, JobStore
 from runops.store.jobs import FAILED as JOB_FAILED
 
+# a last step of a job after its runs are answered (e.g. keep a schedule going); returns notes
+Finalize = Callable[[PrefectClient, Report], Awaitable[list[str]]]
 JOURNAL_EVERY = 50  # answers written in one statement at most …
 JOURNAL_DELAY_S = 0.5  # … and none kept unwritten longer than this
 STOP_POLL_S = 1.0  # how soon a Stop from another session or replica is seen
@@ -124,6 +126,7 @@ async def execute(
     reason: str = "",
     stop: StopSignal | None = None,
     job: JobRef | None = None,
+    finalize: Finalize | None = None,
 ) -> Report:
     """Refuses (read-only, not an operator) before touching anything. With a store, the job is
     recorded first (unless `job` names one already recorded), every answer is journaled, and
@@ -166,6 +169,11 @@ async def execute(
         journal.flush()
         report = _whole(report, job)
         report.status = _status(report, stop)
+    if finalize is not None:
+        try:  # over the whole job's answers: a resume finishes what a dead process could not
+            report.notes.extend(await finalize(client, report))
+        except Exception as exc:  # the runs are changed and recorded; say what the last step missed
+            report.notes.append(f"After the changes: {explain(exc)}")
     if store is not None or job is not None:
         target = job.store if job else store
         assert target is not None

@@ -45,6 +45,7 @@ from runops.operations import (
     result_for,
 )
 from runops.recreate import create_replacements, replacement_fields, replacements_of
+from runops.schedules import SCHEDULE_WARNING, catch_up
 from runops.selection import (
     ResolvedSelection,
     RunSelection,
@@ -242,8 +243,12 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
     rest = runs[len(chosen) :]
     items: list[PlannedRun] = []
     main_action = RECREATE if request.mode == "recreate" else RESCHEDULE
+    schedule_made: dict[str, str] = {}  # deployment name → id, for runs its schedule made
     for run, new_time in zip(chosen, _new_times(request, chosen), strict=True):
         warnings = (PAST_WARNING,) if new_time <= now else ()
+        if request.mode == "in_place" and run.auto_scheduled and run.deployment_id in names:
+            warnings += (SCHEDULE_WARNING,)
+            schedule_made[names[run.deployment_id]] = str(run.deployment_id)
         items.append(_item(run, names, main_action, new_time=new_time, warnings=warnings))
     if request.remainder != "leave":
         items.extend(_item(run, names, request.remainder) for run in rest)
@@ -268,6 +273,7 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
             "remainder": request.remainder,
             "allow_past": request.allow_past,
             "left": len(rest) if request.remainder == "leave" else 0,
+            "schedule_made": schedule_made,
         },
     )
 
@@ -757,10 +763,16 @@ async def apply_reschedule(
     """Apply a previewed plan as a job; refuses (nothing changes) if new times are in the past
     without consent. `sent`: runs an earlier process of this job may have changed (a resume)."""
     check_plan(plan)
+    made = dict(plan.options.get("schedule_made") or {})
+
+    async def keep_schedules_going(client: PrefectClient, report: Report) -> list[str]:
+        return await catch_up(client, report.results, made) if made else []
+
     return await execute(
         client,
         plan,
         late_batches(plan, sent),
+        finalize=keep_schedules_going,
         actor=actor,
         store=store,
         progress=progress,
