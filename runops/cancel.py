@@ -158,7 +158,7 @@ def build_selection(
         raise BadInput("The time window ends before it starts: swap From and To.")
     tag_list = [t.strip() for t in tags.split(",")] if isinstance(tags, str) else list(tags)
     window = (
-        {"expected_after": after, "expected_before": before}
+        {"scheduled_after": after, "scheduled_before": before}
         if window_on == "scheduled"
         else {"started_after": after, "started_before": before}
     )
@@ -269,16 +269,35 @@ async def _subflow_rows(
 
 
 async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
-    """The frozen plan: every matching run (all pages), each with its action or why it is skipped."""
+    """The frozen plan: every matching run (all pages), each with its action or why it is skipped.
+    No match is an empty plan, not an error: nothing to do (an unknown name is still refused)."""
     if request.max_runs <= 0:
         raise BadInput("The most runs to cancel must be more than zero.")
     selection = with_default_states(request.selection)
     resolved = await resolve(client, selection)
     matched = await count_runs(client, resolved)
-    if matched == 0:
-        raise BadInput(f"No runs match: {selection.describe()}. Nothing to cancel.")
     if matched > request.max_runs:
         raise _too_many(matched, request.max_runs)
+    items = await _planned_runs(client, resolved, request) if matched else ()
+    description = selection.describe()
+    if request.include_subflows:
+        description += ", with their sub-flow runs"
+    policy = POLICY + (
+        "; runs stuck in Cancelling are marked Cancelled (force)" if request.force_stuck else ""
+    )
+    return Plan(
+        action=PLAN_ACTION,
+        selection=description,
+        items=items,
+        policy=policy,
+        matched=matched,
+        options={"include_subflows": request.include_subflows, "force_stuck": request.force_stuck},
+    )
+
+
+async def _planned_runs(
+    client: PrefectClient, resolved: ResolvedSelection, request: CancelRequest
+) -> tuple[PlannedRun, ...]:
     rows: list[_Row] = []
     seen: set[UUID] = set()
     async for page in iter_runs(client, resolved):
@@ -295,7 +314,7 @@ async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
         )
     deployments = await deployment_names_by_id(client, {r.deployment_id for r in rows if r.deployment_id})
     flows = await flow_names_by_id(client, {r.flow_id for r in rows})
-    items = tuple(
+    return tuple(
         PlannedRun(
             run_id=r.run_id,
             name=r.name,
@@ -309,20 +328,6 @@ async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
             state_type=r.state_type,
         )
         for r in rows
-    )
-    description = selection.describe()
-    if request.include_subflows:
-        description += ", with their sub-flow runs"
-    policy = POLICY + (
-        "; runs stuck in Cancelling are marked Cancelled (force)" if request.force_stuck else ""
-    )
-    return Plan(
-        action=PLAN_ACTION,
-        selection=description,
-        items=items,
-        policy=policy,
-        matched=matched,
-        options={"include_subflows": request.include_subflows, "force_stuck": request.force_stuck},
     )
 
 

@@ -9,12 +9,14 @@ Exit codes: 0 done or nothing to do · 1 some runs failed · 2 bad input or refu
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -24,7 +26,6 @@ from runops.connection import call, health
 from runops.errors import BadInput, NotAllowed, RunopsError
 from runops.execute import StopSignal
 from runops.operations import FAILED, Plan, Progress, Report
-from runops.selection import RunSelection
 from runops.settings import Settings
 from runops.store import Store, default_store
 from runops.store.jobs import INTERRUPTED, RUNNING, STOPPED, Job, JobBusy
@@ -168,6 +169,25 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
         yield advance
 
 
+def local_zone() -> str:
+    """This machine's time zone by name (TZ, /etc/timezone), UTC when it cannot be told."""
+    for name in (os.environ.get("TZ", "").lstrip(":"), _etc_timezone()):
+        if name:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return name
+    return "UTC"
+
+
+def _etc_timezone() -> str:
+    try:
+        return Path("/etc/timezone").read_text().strip()
+    except OSError:
+        return ""
+
+
 def store_of(s: Settings) -> Store:
     return default_store(s.home)
 
@@ -188,6 +208,18 @@ def ctrl_c_stops(stop: StopSignal) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def left_at_once() -> Iterator[None]:
+    """A second Ctrl-C: the job was recorded interrupted on the way out; say how to go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err(
+            "runops: left at once; the job is interrupted — `runops jobs list` shows it, `runops jobs resume ID` finishes it"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def finish(report: Report, as_json: bool) -> None:
@@ -240,7 +272,7 @@ def run_job(
             return
         confirm(plan, yes)
         stop = StopSignal()
-        with progress_bar(len(plan)) as advance, ctrl_c_stops(stop):
+        with progress_bar(len(plan)) as advance, ctrl_c_stops(stop), left_at_once():
             report: Report = call(
                 s,
                 apply_fn,
@@ -346,19 +378,32 @@ def cancel_runs(
     force_stuck: Annotated[
         bool, typer.Option("--force-stuck", help="Mark runs stuck in Cancelling as Cancelled (force).")
     ] = False,
+    scheduled_after: Annotated[
+        str,
+        typer.Option(help="Only runs due after T (the time they are scheduled for now): ISO, now±6h, 10:00."),
+    ] = "",
+    scheduled_before: Annotated[str, typer.Option(help="Only runs due before T.")] = "",
+    utc: Annotated[
+        bool, typer.Option("--utc", help="Read times without a zone as UTC, not local time.")
+    ] = False,
     reason: ReasonOpt = "",
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel every matching run: not started → Cancelled, Pending/Running → Cancelling; finished runs untouched."""
-    selection = RunSelection(
-        states=tuple(state or ()),
-        deployments=tuple(deployment or ()),
-        flows=tuple(flow or ()),
-        work_pools=tuple(work_pool or ()),
-        tags=tuple(tag or ()),
-    )
+    with words():
+        selection = cancel.build_selection(
+            states=tuple(state or ()),
+            deployments=tuple(deployment or ()),
+            flows=tuple(flow or ()),
+            work_pools=tuple(work_pool or ()),
+            tags=tuple(tag or ()),
+            window_on="scheduled",
+            window_from=scheduled_after,
+            window_to=scheduled_before,
+            zone="UTC" if utc else local_zone(),
+        )
     request = cancel.CancelRequest(
         selection=selection, include_subflows=include_subflows, force_stuck=force_stuck
     )
@@ -502,7 +547,7 @@ def jobs_resume(
             return
         confirm(found.todo, yes)
         stop = StopSignal()
-        with progress_bar(len(found.todo)) as advance, ctrl_c_stops(stop):
+        with progress_bar(len(found.todo)) as advance, ctrl_c_stops(stop), left_at_once():
             report = call(
                 s,
                 jobs.resume,

@@ -47,7 +47,6 @@ from runops.operations import (
 from runops.recreate import create_replacements, replacement_fields, replacements_of
 from runops.schedules import SCHEDULE_WARNING, catch_up
 from runops.selection import (
-    ResolvedSelection,
     RunSelection,
     deployment_names_by_id,
     list_deployments,
@@ -211,20 +210,6 @@ def _new_times(request: RescheduleRequest, runs: list[FlowRun]) -> list[datetime
     return [start + step * (n - 1 - i) for i in range(n)]
 
 
-def _late_filters(resolved: ResolvedSelection, now: datetime) -> ResolvedSelection:
-    """Also require `next_scheduled_start_time` before now.
-
-    A rescheduled run keeps its old `expected_start_time`; this keeps it out of a re-run's
-    selection, so running the same job again never moves a run twice.
-    """
-    filters = dict(resolved.filters)
-    run_filter: FlowRunFilter = filters["flow_run_filter"] or FlowRunFilter()
-    filters["flow_run_filter"] = run_filter.model_copy(
-        update={"next_scheduled_start_time": FlowRunFilterNextScheduledStartTime(before_=now)}
-    )
-    return replace(resolved, filters=filters)
-
-
 async def deployment_names(client: PrefectClient) -> list[str]:
     """Every deployment as "flow/deployment", for the page's multiselect."""
     return [name for name, _ in await list_deployments(client)]
@@ -233,8 +218,10 @@ async def deployment_names(client: PrefectClient) -> list[str]:
 async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> Plan:
     """Read every matching run (all pages) and decide, per run, what happens; changes nothing."""
     now = request.now or datetime.now(UTC)
-    selection = RunSelection(states=request.states, deployments=request.deployments, expected_before=now)
-    resolved = _late_filters(await resolve(client, selection), now)
+    # due before now by the time the run is due NOW: a run moved in place keeps its first
+    # expected time, so a re-run of the same job never selects (and moves) it twice
+    selection = RunSelection(states=request.states, deployments=request.deployments, scheduled_before=now)
+    resolved = await resolve(client, selection)
     runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)
     # newest scheduled first (the server only sorts this ascending); ties by id for a stable plan
     runs.sort(key=lambda r: (scheduled_time(r) or now, str(r.id)), reverse=True)

@@ -21,6 +21,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterEndTime,
     FlowRunFilterExpectedStartTime,
     FlowRunFilterId,
+    FlowRunFilterNextScheduledStartTime,
     FlowRunFilterParentFlowRunId,
     FlowRunFilterStartTime,
     FlowRunFilterState,
@@ -67,8 +68,11 @@ class RunSelection:
     flows: tuple[str, ...] = ()
     work_pools: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    expected_after: datetime | None = None
+    expected_after: datetime | None = None  # the time the run was first due (kept by reschedules)
     expected_before: datetime | None = None
+    # the time the run is due now: moved by in-place reschedules, as a person sees it
+    scheduled_after: datetime | None = None
+    scheduled_before: datetime | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
     ended_after: datetime | None = None
@@ -94,7 +98,8 @@ class RunSelection:
         if self.tags:
             parts.append("tagged " + " and ".join(self.tags))
         for label, after, before in (
-            ("scheduled", self.expected_after, self.expected_before),
+            ("first due", self.expected_after, self.expected_before),
+            ("scheduled", self.scheduled_after, self.scheduled_before),
             ("started", self.started_after, self.started_before),
             ("ended", self.ended_after, self.ended_before),
         ):
@@ -290,6 +295,10 @@ def build_filters(selection: RunSelection, deployment_ids: Sequence[UUID] = ()) 
     if selection.expected_after or selection.expected_before:
         run_filter["expected_start_time"] = FlowRunFilterExpectedStartTime(
             after_=selection.expected_after, before_=selection.expected_before
+        )
+    if selection.scheduled_after or selection.scheduled_before:
+        run_filter["next_scheduled_start_time"] = FlowRunFilterNextScheduledStartTime(
+            after_=selection.scheduled_after, before_=selection.scheduled_before
         )
     if selection.started_after or selection.started_before:
         run_filter["start_time"] = FlowRunFilterStartTime(

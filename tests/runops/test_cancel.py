@@ -443,8 +443,11 @@ def test_bad_input_is_refused_in_words_and_changes_nothing(
     deployment = prefect.deployment()
     run, other = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=h)) for h in (1, 2)])
 
-    with pytest.raises(BadInput, match=r"No runs match: state Running, deployment"):
-        prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Running"]))
+    empty = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Running"]))
+    assert (empty.items, empty.matched) == ((), 0)  # nothing to do is not an error
+    assert empty.selection.startswith("state Running, deployment")
+    with pytest.raises(BadInput, match="Nothing to cancel"):
+        prefect.run(cancel.apply_cancel, empty, actor="t", store=audit)
     with pytest.raises(BadInput, match=r"Unknown deployment .*Did you mean"):
         prefect.run(
             cancel.plan_cancel, cancel.CancelRequest(RunSelection(deployments=(deployment.full_name + "x",)))
@@ -544,3 +547,24 @@ def test_apply_is_bounded_in_time(prefect: Prefect, settings: Settings, audit) -
     assert report.totals == {DONE: 0, SKIPPED: 0, FAILED: 12, "not_attempted": 0}
     assert all("time limit" in r.reason for r in report.results)
     assert set(stored(prefect, ids).values()) == {"Scheduled"}
+
+
+def test_the_scheduled_window_selects_by_the_time_runs_are_due_now(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    soon = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=2)) for _ in range(2)])
+    moved = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
+    for run in moved:  # rescheduled in place 3 days out: Prefect keeps expected_start_time
+        prefect.set_state(run.id, Scheduled(scheduled_time=later(days=3)), force=False)
+    before = cancel.build_selection(
+        states=["Scheduled"], deployments=[deployment.full_name], window_to="now+12h"
+    )
+    after = cancel.build_selection(
+        states=["Scheduled"], deployments=[deployment.full_name], window_from="now+12h"
+    )
+    assert prefect.run(cancel.count_matching, before) == 2
+    assert prefect.run(cancel.count_matching, after) == 2
+    plan = prefect.run(cancel.plan_cancel, cancel.CancelRequest(before))
+    assert {i.run_id for i in plan.items} == {r.id for r in soon}
+    assert all(
+        prefect.read(r.id).state_name == "Scheduled" for r in [*soon, *moved]
+    )  # a plan changes nothing

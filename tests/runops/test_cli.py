@@ -96,6 +96,7 @@ def test_late_reschedule_yes_json(prefect: Prefect) -> None:
         (["late", "reschedule", "-d", "x", "--yes"], "exactly one of"),
         (["history", "--last", "0"], "at least 1"),
         (["cancel", "--work-pool", "no-such-pool", "--yes"], "Unknown work pool"),
+        (["cancel", "-d", "no-such-deployment", "--yes", "--json"], "Unknown deployment"),
     ],
 )
 def test_bad_input_exit_2(prefect: Prefect, args: list[str], message: str) -> None:
@@ -125,12 +126,19 @@ def test_cancel_json_and_states(prefect: Prefect) -> None:
     assert prefect.read(done.id).state_name == "Completed"
 
 
-def test_cancel_nothing_matching_is_bad_input(prefect: Prefect) -> None:
+def test_cancel_nothing_matching_is_nothing_to_do(prefect: Prefect) -> None:
     deployment = prefect.deployment()
-    prefect.runs(deployment, [Completed()])
-    result = invoke("cancel", "-d", deployment.full_name, "--yes")
-    assert result.exit_code == 2
-    assert "No runs match" in result.stderr
+    [done] = prefect.runs(deployment, [Completed()])
+    result = invoke("cancel", "-d", deployment.full_name, "--yes", "--json")
+    assert result.exit_code == 0, result.output  # as `late reschedule` with nothing late
+    plan = json.loads(result.stdout)
+    assert (plan["planned"], plan["runs"], plan["dry_run"]) == (0, [], False)
+    assert prefect.read(done.id).state_name == "Completed"
+
+    text = invoke("cancel", "-d", deployment.full_name, "--yes")
+    assert text.exit_code == 0, text.output
+    assert "Nothing to do" in text.stdout
+    assert prefect.read(done.id).state_name == "Completed"
 
 
 def test_history_json_and_csv(prefect: Prefect, tmp_path: Path) -> None:
@@ -198,3 +206,32 @@ def test_demo_seed_names_the_database_or_refuses(prefect: Prefect) -> None:
     assert result.exit_code == 2
     assert "--database-url" in result.stderr
     assert prefect.harness(lambda client: client.count_flow_runs()) == before
+
+
+def test_cancel_window_means_the_time_a_run_is_due_now(prefect: Prefect) -> None:
+    """Runs moved in place keep their first expected time; the window selects by the time they
+    are due now: runs rescheduled 3 days out are outside `--scheduled-before now+12h`."""
+    deployment = prefect.deployment()
+    soon = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=2)) for _ in range(3)])
+    moved = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(3)])
+    for run in moved:  # in place, as runops' reschedule does: expected_start_time stays
+        prefect.set_state(run.id, Scheduled(scheduled_time=later(days=3)), force=False)
+    name = deployment.full_name
+
+    later_ones = invoke("cancel", "-d", name, "--scheduled-after", "now+12h", "--dry-run", "--json")
+    assert later_ones.exit_code == 0, later_ones.output
+    assert {r["id"] for r in json.loads(later_ones.stdout)["runs"]} == {str(r.id) for r in moved}
+
+    result = invoke("cancel", "-d", name, "--scheduled-before", "now+12h", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {r["id"] for r in report["results"]} == {str(r.id) for r in soon}
+    assert "scheduled before" in report["selection"]
+    for run in soon:
+        assert prefect.read(run.id).state_name == "Cancelled"
+    for run in moved:
+        stored = prefect.read(run.id)
+        assert stored.state_name == "Scheduled" and stored.next_scheduled_start_time > later(days=2)
+
+    bad = invoke("cancel", "-d", name, "--scheduled-before", "whenever", "--dry-run")
+    assert bad.exit_code == 2 and "time window" in bad.stderr
