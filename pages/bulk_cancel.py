@@ -7,7 +7,7 @@ import streamlit as st
 
 from runops import cancel
 from runops.connection import call
-from runops.errors import RunopsError
+from runops.errors import BadInput, RunopsError
 from runops.operations import SKIP, Plan
 from runops.selection import filter_options
 from runops.settings import Settings
@@ -74,8 +74,8 @@ except RunopsError as exc:
     st.stop()
 
 with st.container(border=True):
-    c1, c2 = st.columns([2, 3])
-    states = c1.multiselect(
+    # the states on a row of their own: all six defaults stay visible, none behind a "+3" chip
+    states = st.multiselect(
         "States",
         list(cancel.CANCELLABLE_STATES),
         default=list(cancel.DEFAULT_STATES),
@@ -84,15 +84,15 @@ with st.container(border=True):
         help="Cancelling: runs stuck there (their worker never confirmed). They are skipped unless "
         "you choose force below.",
     )
-    deployments = c2.multiselect(
+    c1, c2, c3, c4 = st.columns(4)
+    deployments = c1.multiselect(
         "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
     )
-    c1, c2, c3 = st.columns(3)
-    flows = c1.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
-    pools = c2.multiselect(
+    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    pools = c3.multiselect(
         "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
     )
-    tags = c3.text_input(
+    tags = c4.text_input(
         "Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly, team-a"
     )
     c1, c2, c3 = st.columns([1, 1, 1])
@@ -125,6 +125,9 @@ with st.container(border=True):
 
     request: cancel.CancelRequest | None = None
     try:
+        if not states:
+            # an empty box is a choice to make, not a silent return to the defaults
+            raise BadInput("Choose at least one state to cancel (e.g. Late or Scheduled).")
         selection = cancel.build_selection(
             states=states,
             deployments=deployments,
@@ -180,7 +183,9 @@ if plan is not None:
     why_not = refusal()
     if why_not:
         st.info(inert(why_not), icon=":material/lock:")
-    if not plan.to_change:
+    if not plan.items:  # the runs counted above finished or went away before the preview
+        st.info(f"No runs match ({inert(plan.selection)}) any more: nothing to cancel.")
+    elif not plan.to_change:
         st.info("Every planned run is skipped: nothing to cancel.")
     confirm_button(
         KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not), confirm_label="Cancel {n} runs"

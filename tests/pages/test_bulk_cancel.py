@@ -132,7 +132,31 @@ def test_bad_input_and_empty_selection_change_nothing(prefect: Prefect, tmp_home
     at.text_input(key="cancel.from").set_value("now").run()
     at.text_input(key="cancel.to").set_value("now-1h").run()
     assert "ends before it starts" in at.error[0].value
+    at.text_input(key="cancel.to").set_value("").run()
+    at.multiselect(key="cancel.states").set_value([]).run()  # cleared: refused, not the defaults
+    assert "Choose at least one state" in at.error[0].value
+    assert at.button(key="cancel.preview-button").disabled
     assert stored(prefect, [done.id, stuck.id]) == {done.id: "Completed", stuck.id: "Cancelling"}
+
+
+def test_every_default_state_is_shown(tmp_home) -> None:
+    at = open_app(PAGE)
+    states = at.multiselect(key="cancel.states")
+    assert states.value == ["Scheduled", "Late", "AwaitingRetry", "Pending", "Running", "Paused"]
+
+
+def test_runs_gone_between_count_and_preview_is_nothing_to_do(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1))])
+    at = choose(cancel_page(), deployment)
+    assert "1 run match" in headline(at)
+    prefect.set_state(run.id, Completed())  # finished after the count, before the preview
+
+    at.button(key="cancel.preview-button").click().run()
+    assert not at.exception and not at.error
+    assert any("No runs match" in i.value for i in at.info)
+    assert at.button(key="cancel.open").disabled
+    assert stored(prefect, [run.id]) == {run.id: "Completed"}
 
 
 def test_unreachable_api_stops_the_page_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
