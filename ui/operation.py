@@ -67,14 +67,25 @@ def _close(key: str) -> None:
     st.session_state[f"{key}.dialog"] = False
 
 
-def _confirm(key: str) -> None:
+def _confirm(key: str, n: int) -> None:
+    # The typed count is checked here, not by disabling the button: a count typed without Enter
+    # is committed by the click itself, and a disabled button would swallow that first click.
+    if n > TYPE_TO_CONFIRM_ABOVE and not typed_matches(st.session_state.get(f"{key}.typed"), n):
+        st.session_state[f"{key}.mistyped"] = True
+        return
     st.session_state[f"{key}.dialog"] = False
     st.session_state[f"{key}.go"] = True
+    st.session_state.pop(f"{key}.mistyped", None)
+
+
+def typed_matches(typed: object, n: int) -> bool:
+    return str(typed or "").strip().replace(",", "") == str(n)
 
 
 def _open(key: str) -> None:
     st.session_state[f"{key}.dialog"] = True
     st.session_state.pop(f"{key}.typed", None)
+    st.session_state.pop(f"{key}.mistyped", None)
 
 
 def confirm_button(
@@ -134,17 +145,16 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
             placeholder="e.g. INC-4711 database failover",
             help="Kept with the job and in the audit log.",
         )
-        ready = True
         if n > TYPE_TO_CONFIRM_ABOVE:
             typed = st.text_input(f"Type {n} to confirm", key=f"{key}.typed")
-            ready = typed.strip().replace(",", "") == str(n)
+            if st.session_state.get(f"{key}.mistyped") and not typed_matches(typed, n):
+                st.error(f"Type {n} (the number of runs that will change) to confirm; nothing changed.")
         left, right = st.columns(2)
         left.button(
             confirm_label.format(n=f"{n:,}"),
             type="primary",
-            disabled=not ready,
             on_click=_confirm,
-            args=(key,),
+            args=(key, n),
             key=f"{key}.confirm",
             width="stretch",
         )

@@ -108,10 +108,13 @@ def test_many_runs_need_the_count_typed_and_the_rest_is_deleted(prefect: Prefect
     assert metric_value(at, "To cancel / delete") == 26
 
     at.button(key="late.open").click().run()
-    confirm = at.button(key="late.confirm")
-    assert confirm.disabled  # 28 runs: type the count first
-    at.text_input(key="late.typed").set_value("28").run()
-    assert not at.button(key="late.confirm").disabled
+    assert at.button(key="late.confirm").label == "Apply to 28 runs"
+    assert at.button(key="late.cancel").label == "Go back"
+    at.button(key="late.confirm").click().run()  # 28 runs: without the count typed, refused
+    assert "Type 28" in at.error[0].value and at.button(key="late.confirm")  # the dialog stays
+    assert "late.job" not in at.session_state
+    # typed and confirmed in one go (no Enter first): one click is enough
+    at.text_input(key="late.typed").set_value("28")
     at.button(key="late.confirm").click().run()
     assert not at.exception, at.exception
     finish_job(at, "late")
