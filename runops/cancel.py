@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -68,7 +67,7 @@ from runops.selection import (
     resolve,
 )
 from runops.store import Store
-from runops.timefmt import ensure_utc, parse_time
+from runops.timefmt import parse_time
 
 CANCEL = "cancel"  # not started: the server makes it Cancelled at once
 MARK_CANCELLING = "mark cancelling"  # has a process: Cancelling until its worker stops it
@@ -118,22 +117,9 @@ def _window_time(text: str, what: str, now: datetime, zone: str) -> datetime | N
     if not raw:
         return None  # open end
     try:
-        tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput(f"Unknown time zone {zone!r}.") from None
-    try:
-        value = parse_time(raw, now=now)
+        return parse_time(raw, now=now, zone=zone)
     except BadInput as exc:
         raise BadInput(f"The {what} of the time window: {exc}") from None
-    if not raw.lower().startswith("now"):
-        try:
-            given_zone = datetime.fromisoformat(raw.replace("Z", "+00:00")).tzinfo
-        except ValueError:
-            given_zone = None
-        if given_zone is None:
-            # a time typed without a zone means the viewer's own clock, not UTC
-            value = value.replace(tzinfo=tz)
-    return ensure_utc(value)
 
 
 def build_selection(
@@ -168,6 +154,7 @@ def build_selection(
         flows=tuple(flows),
         work_pools=tuple(work_pools),
         tags=tuple(t for t in tag_list if t),
+        zone=zone,
         **window,
     )
 

@@ -6,10 +6,9 @@ import asyncio
 import random
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from prefect.client.orchestration import PrefectClient
@@ -55,7 +54,7 @@ from runops.selection import (
     resolve,
 )
 from runops.store import Store
-from runops.timefmt import ensure_utc, format_duration, parse_duration, parse_time
+from runops.timefmt import ensure_utc, format_duration, in_zone, parse_duration, parse_time
 
 ACTION = "reschedule late runs"
 RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "delete"
@@ -82,29 +81,13 @@ def _duration(value: timedelta | str | None, what: str) -> timedelta:
 
 def _time(value: datetime | str | None, what: str, now: datetime, zone: str) -> datetime:
     if value is None or value == "":
-        raise BadInput(f"Give the {what}, e.g. now+2h or 2026-11-27 10:00.")
+        raise BadInput(f"Give the {what}, e.g. now+2h, 10:00 or 2026-11-27 10:00.")
     if isinstance(value, datetime):
         return ensure_utc(value)
-    text = str(value).strip()
-    parsed = parse_time(text, now=now)
-    if not text.lower().startswith("now") and not _has_offset(text):
-        # a time without a zone means the viewer's own clock, not UTC
-        parsed = parsed.replace(tzinfo=_zone(zone))
-    return ensure_utc(parsed)
-
-
-def _has_offset(text: str) -> bool:
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
-    except ValueError:
-        return False
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput(f"Unknown time zone {name!r}.") from None
+        return parse_time(str(value), now=now, zone=zone)
+    except BadInput as exc:
+        raise BadInput(f"The {what}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -178,13 +161,14 @@ class RescheduleRequest:
             assert isinstance(self.delay, timedelta)
             return f"shift each run by {format_duration(self.delay)} from its scheduled time"
         if self.policy == "fixed":
-            return f"move to {_words_time(self.at)}"
-        return f"spread evenly from {_words_time(self.window_start)} to {_words_time(self.window_end)}"
+            return f"move to {_words_time(self.at, self.zone)}"
+        start, end = _words_time(self.window_start, self.zone), _words_time(self.window_end, self.zone)
+        return f"spread evenly from {start} to {end}"
 
 
-def _words_time(value: object) -> str:
+def _words_time(value: object, zone: str = "UTC") -> str:
     assert isinstance(value, datetime)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return in_zone(value, zone)
 
 
 def scheduled_time(run: FlowRun) -> datetime | None:
@@ -220,7 +204,9 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
     now = request.now or datetime.now(UTC)
     # due before now by the time the run is due NOW: a run moved in place keeps its first
     # expected time, so a re-run of the same job never selects (and moves) it twice
-    selection = RunSelection(states=request.states, deployments=request.deployments, scheduled_before=now)
+    selection = RunSelection(
+        states=request.states, deployments=request.deployments, scheduled_before=now, zone=request.zone
+    )
     resolved = await resolve(client, selection)
     runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)
     # newest scheduled first (the server only sorts this ascending); ties by id for a stable plan

@@ -36,6 +36,7 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import FlowRunSort
 
 from runops.errors import BadInput
+from runops.timefmt import in_zone
 
 PAGE_SIZE = 200  # the server refuses a larger `limit` (422)
 
@@ -79,6 +80,7 @@ class RunSelection:
     ended_before: datetime | None = None
     run_ids: tuple[UUID, ...] = ()
     parent_run_ids: tuple[UUID, ...] = ()
+    zone: str = field(default="UTC", compare=False)  # the time zone the words name times in
 
     def describe(self) -> str:
         """The selection in words, for dialogs, reports and the audit record."""
@@ -104,20 +106,16 @@ class RunSelection:
             ("ended", self.ended_after, self.ended_before),
         ):
             if after and before:
-                parts.append(f"{label} between {_iso(after)} and {_iso(before)}")
+                parts.append(f"{label} between {in_zone(after, self.zone)} and {in_zone(before, self.zone)}")
             elif after:
-                parts.append(f"{label} after {_iso(after)}")
+                parts.append(f"{label} after {in_zone(after, self.zone)}")
             elif before:
-                parts.append(f"{label} before {_iso(before)}")
+                parts.append(f"{label} before {in_zone(before, self.zone)}")
         if self.run_ids:
             parts.append(f"{len(self.run_ids)} chosen run(s)")
         if self.parent_run_ids:
             parts.append(f"sub-flow runs of {len(self.parent_run_ids)} run(s)")
         return ", ".join(parts)
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runops.errors import BadInput
 
@@ -55,13 +56,27 @@ def format_duration(value: timedelta | float | int | None) -> str:
     return f"{sign}{secs}s"
 
 
-def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """An ISO time ("2026-11-27T10:00", "2026-11-27 10:00+01:00") or "now+2h"; naive means UTC."""
+TIME_EXAMPLES = "2026-11-27 10:00, 10:00, tomorrow 10:00, now+2h or 2026-11-27T10:00+01:00"
+_CLOCK = re.compile(r"^(?:(today|tomorrow)\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?$", re.IGNORECASE)
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"Unknown time zone {name!r}.") from None
+
+
+def parse_time(text: str, *, now: datetime | None = None, zone: str = "UTC") -> datetime:
+    """The one reader of times people type, in UTC: "now", "now+2h", "now-30m"; "10:00" (today),
+    "tomorrow 10:00"; "2026-11-27 10:00" — all in `zone` unless they name an offset
+    ("2026-11-27T10:00Z", "…+01:00")."""
     raw = (text or "").strip()
+    tz = zone_of(zone)
+    base = ensure_utc(now) if now else datetime.now(UTC)
     if not raw:
-        raise BadInput("Give a time such as 2026-11-27T10:00 or now+2h.")
+        raise BadInput(f"Give a time, e.g. {TIME_EXAMPLES}.")
     if raw.lower().startswith("now"):
-        base = now or datetime.now(UTC)
         rest = raw[3:].strip()
         if not rest:
             return base
@@ -69,11 +84,29 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
             raise BadInput(f"Cannot read {text!r}; use now+2h or now-30m.")
         delta = parse_duration(rest[1:], allow_zero=True)
         return base + delta if rest[0] == "+" else base - delta
+    clock = _CLOCK.match(raw)
+    if clock:
+        day, hour, minute, second = clock.groups()
+        if int(hour) > 23 or int(minute) > 59 or int(second or 0) > 59:
+            raise BadInput(f"{text!r} is not a time of day.")
+        local_day = base.astimezone(tz).date() + timedelta(days=1 if (day or "").lower() == "tomorrow" else 0)
+        value = datetime(
+            local_day.year, local_day.month, local_day.day, int(hour), int(minute), int(second or 0)
+        )
+        return value.replace(tzinfo=tz).astimezone(UTC)
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise BadInput(f"Cannot read {text!r} as a time; use ISO form like 2026-11-27T10:00Z.") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        raise BadInput(
+            f"Cannot read {text!r} as a time; use e.g. {TIME_EXAMPLES} (your time zone, {zone}, unless you "
+            "add an offset)."
+        ) from None
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
+
+
+def in_zone(value: datetime, zone: str = "UTC") -> str:
+    """A time as people read it in `zone`, the zone named: "2026-11-27 10:00 CET"."""
+    return value.astimezone(zone_of(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def ensure_utc(value: datetime) -> datetime:
