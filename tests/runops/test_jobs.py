@@ -235,3 +235,57 @@ def test_a_job_whose_owner_is_gone_is_interrupted(store: Store, prefect: Prefect
         conn.execute(update(jobs_table).values(owner="elsewhere:1:x", heartbeat=0.0))
     assert store.jobs.get(job.job_id).status == INTERRUPTED
     assert UUID(job.job_id)
+
+
+class LoseThenDown(Passthrough):
+    """The first state change reaches the server but its answer is lost; then the API is gone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "set_state" in request.url.path:
+            self.sent += 1
+            if self.sent > 1:
+                raise httpx.ConnectError("connection refused (injected fault)", request=request)
+            response = await super().handle_async_request(request)
+            await response.aread()
+            raise httpx.ReadError(
+                "connection reset while reading the answer (injected fault)", request=request
+            )
+        return await super().handle_async_request(request)
+
+
+def test_a_resumed_cancel_counts_what_a_lost_answer_did_as_done(prefect: Prefect, store: Store) -> None:
+    """The first try cancelled the runs but its answer was lost and the API went away: the job
+    failed. Its resume finds the runs as this job leaves them: done, not "already finished"."""
+    from prefect.states import Scheduled
+
+    from runops import cancel
+    from runops.selection import RunSelection
+    from tests.factories import later
+
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=2)) for _ in range(5)])
+    request = cancel.CancelRequest(RunSelection(states=("Scheduled",), deployments=(deployment.full_name,)))
+    plan = prefect.run(cancel.plan_cancel, request)
+    fault = LoseThenDown()
+
+    async def first_try() -> object:
+        async with open_client(prefect.settings, fault) as client:
+            return await cancel.apply_cancel(
+                client, plan, actor="ana", store=store, options=ApplyOptions(attempts=2, backoff_s=0.01)
+            )
+
+    report = run_sync(first_try)
+    assert report.totals["failed"] == 5 and report.status == "failed"  # type: ignore[attr-defined]
+    states = [prefect.read(r.id).state_name for r in runs]
+    assert sorted(states) == ["Cancelled", "Scheduled", "Scheduled", "Scheduled", "Scheduled"]  # one did happen
+
+    resumed = prefect.run(jobs.resume, store, report.job_id, actor="ana")  # type: ignore[attr-defined]
+    assert resumed is not None
+    assert resumed.totals == {"done": 5, "skipped": 0, "failed": 0, "not_attempted": 0}
+    assert [r.reason for r in resumed.results].count("confirmed on re-read") == 1
+    assert {prefect.read(r.id).state_name for r in runs} == {"Cancelled"}
+    assert store.jobs.get(resumed.job_id or "").status == "done"
