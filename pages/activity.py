@@ -29,6 +29,7 @@ def jobs_frame(found: list[Job]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Status": [j.status for j in found],
+            "Job": [job_url(j.id) for j in found],
             "Done": [j.totals["done"] for j in found],
             "Skipped": [j.totals["skipped"] for j in found],
             "Failed": [j.totals["failed"] for j in found],
@@ -39,13 +40,15 @@ def jobs_frame(found: list[Job]) -> pd.DataFrame:
             "Action": [j.action for j in found],
             "Selection": [j.selection for j in found],
             "Reason": [j.reason for j in found],
-            "Took": [format_duration(j.duration_s) if j.status != RUNNING else "…" for j in found],
-            "Job": [job_url(j.id) for j in found],
+            "Took": [format_duration(j.duration_s) if j.duration_s else "—" for j in found],
         }
     )
 
 
-JOB_LINK = {"Job": st.column_config.LinkColumn("Job", display_text="open ↗")}
+TABLE_CONFIG = {
+    "Job": st.column_config.LinkColumn("Job", display_text="open ↗", width="small"),
+    "Selection": st.column_config.TextColumn("Selection", width="medium"),
+}
 
 
 @st.fragment(run_every=2.0)
@@ -89,9 +92,9 @@ shown = [
     and (not action or j.action in action)
     and (not status or j.status in status)
 ]
-st.caption(f"{len(shown):,} of {len(finished):,} finished jobs, newest first")
+st.caption(f"{len(shown):,} of {len(finished):,} jobs not running, newest first")
 table = jobs_frame(shown)
-st.dataframe(table, hide_index=True, width="stretch", column_config=JOB_LINK)
+st.dataframe(table, hide_index=True, width="stretch", column_config=TABLE_CONFIG)
 st.download_button(
     "Download jobs (CSV)", table.to_csv(index=False), file_name="runops-jobs.csv", mime="text/csv"
 )

@@ -24,6 +24,7 @@ STATUS_LOOK = {
 RUN_COLUMNS = [
     "Outcome",
     "Run",
+    "Link",
     "Deployment",
     "Action",
     "Before",
@@ -31,7 +32,6 @@ RUN_COLUMNS = [
     "New time",
     "After",
     "Reason",
-    "Link",
 ]
 LIVE_EVERY_S = 1.0
 
@@ -46,10 +46,13 @@ def status_badge(status: str) -> str:
     return f":{colour}-badge[{icon} {status}]"
 
 
-def runs_frame(runs: list[JobRun], settings: Settings) -> pd.DataFrame:
+def runs_frame(runs: list[JobRun], settings: Settings, running: bool = False) -> pd.DataFrame:
+    # a run without an answer is still to come while the job runs; after it, not attempted (or
+    # its answer was lost with the process: a resume re-reads it)
+    unanswered = "pending" if running else "not attempted"
     rows = [
         {
-            "Outcome": run.outcome or ("pending"),
+            "Outcome": run.outcome or unanswered,
             "Run": run.item.name,
             "Deployment": run.item.deployment or "—",
             "Action": run.item.action,
@@ -72,7 +75,8 @@ def _counts(job: Job) -> None:
     b.metric("Skipped", f"{t['skipped']:,}")
     c.metric("Failed", f"{t['failed']:,}")
     d.metric("Not attempted", f"{t['not_attempted']:,}")
-    e.metric("Took", format_duration(job.duration_s) if job.status != RUNNING else "…")
+    took = "…" if job.status == RUNNING else format_duration(job.duration_s) if job.duration_s else "—"
+    e.metric("Took", took)
 
 
 def _stop(job_id: str) -> None:

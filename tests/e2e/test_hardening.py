@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,9 +105,15 @@ def test_credentials_never_rendered_logged_or_audited(
                 expect(page.get_by_role("heading", name=heading)).to_be_visible()
                 expect(page.get_by_text("Healthy · Prefect 3.")).to_be_visible()
                 assert_no_secret(page.content(), path)
-            operation = page.get_by_role("combobox", name="Operation")
-            expect(operation).to_have_value(re.compile(rf"^#{report.audit_id} · "))
+            # the apply's job, listed and on its own page
+            assert report.job_id is not None
+            expect(page.get_by_text("1 of 1 finished jobs")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
             assert_no_secret(page.content(), "the activity page")
+            page.goto(f"{url}/activity?job={report.job_id}")
+            expect(page.get_by_test_id("stAlert").filter(has_text="Finished: 2 done")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            assert_no_secret(page.content(), "the job's page")
         finally:
             context.close()
     finally:
@@ -188,22 +193,36 @@ def test_hostile_names_render_as_inert_text(prefect: Prefect, page: Page, dashbo
     expect(dialog.locator("a")).to_have_count(0)
     assert_inert(page)
     shot(page, "hardening-dialog")
-    confirm = dialog.get_by_role("button", name="Confirm")
+    confirm = dialog.get_by_role("button", name="Apply to 3 runs", exact=True)
     expect(confirm).to_be_enabled()
+    # a click while the dialog's script run is still going can be lost: wait until the app is idle
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     confirm.click()
 
-    expect(page.get_by_text("Result")).to_be_visible()
+    # the job's report names the deployment in its selection: literally
+    expect(page.get_by_test_id("stAlert").filter(has_text="Finished: 3 done")).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="Done")).to_contain_text("3")
+    expect(
+        page.get_by_test_id("stCaptionContainer").filter(has_text=as_shown(deployment.full_name))
+    ).to_be_visible()
     assert_inert(page)
     shot(page, "hardening-report")
+    job_id = page.url.split("job=", 1)[1]
     for run in runs:
         stored = prefect.read(run.id)
         assert stored is not None and stored.state is not None and stored.state.name == "Scheduled"
         assert stored.next_scheduled_start_time > run.next_scheduled_start_time
 
     page.goto(f"{dashboard_url}/activity")
-    expect(page.get_by_role("combobox", name="Operation")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame").nth(1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     assert_inert(page)
     shot(page, "hardening-activity")
+    page.goto(f"{dashboard_url}/activity?job={job_id}")
+    expect(
+        page.get_by_test_id("stCaptionContainer").filter(has_text=as_shown(deployment.full_name))
+    ).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    assert_inert(page)
+    shot(page, "hardening-job")
     assert alerts == [], f"a dialog fired: {alerts}"

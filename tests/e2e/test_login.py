@@ -3,7 +3,6 @@ the guard on a freshly started server, an operator, and a non-operator."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +13,10 @@ from prefect.states import Scheduled
 
 from runops.errors import NotAllowed
 from runops.execute import execute
-from runops.operations import Report
+from runops.operations import Plan, Report
 from runops.server import LocalPrefectServer
 from runops.store import Store
+from runops.store.jobs import DONE
 from tests.e2e.conftest import shot
 from tests.e2e.oidc import AuthDashboard, OidcProvider, as_shown, auth_dashboard, login, oidc_provider
 from tests.factories import Prefect, later, unique
@@ -64,13 +64,16 @@ def new_page(browser) -> Iterator[Page]:
 def test_page_url_on_a_fresh_server_is_guarded(
     prefect_server: LocalPrefectServer, new_page: Page, tmp_path: Path
 ) -> None:
-    # an operation in this dashboard's audit log: its selection must not reach an anonymous browser
+    # a job and an operation in this dashboard's store: their selection must not reach an
+    # anonymous browser
     audit = Store(tmp_path / "audit.sqlite")
     marker = unique("confidential-selection")
     audit.audit.record(
         Report("cancel", marker, 0, [], datetime.now(UTC), 0.1, 1, 1, actor=OPERATOR),
         api_url=prefect_server.api_url,
     )
+    job_id, owner = audit.jobs.create(Plan("cancel runs", marker, ()), actor=OPERATOR, reason=marker)
+    audit.jobs.finish(job_id, owner, DONE, duration_s=0.1, concurrency=None)
     # a login provider is not needed to show the login screen: nobody answers at its URL
     with auth_dashboard(tmp_path / "fresh", _env(prefect_server, Path(str(audit.target))), None) as fresh:
         # the very first request of this server is a page URL, before any session ran app.py
@@ -85,7 +88,7 @@ def test_page_url_on_a_fresh_server_is_guarded(
         assert "Healthy" not in html and prefect_server.api_url not in html
         shot(new_page, "login-screen")
 
-        for path in ("/history", "/late_runs", "/"):
+        for path in ("/history", "/late_runs", "/", f"/activity?job={job_id}"):
             new_page.goto(f"{fresh.url}{path}")
             expect(new_page.get_by_role("button", name="Log in")).to_be_visible()
             expect(new_page.get_by_test_id("stMetric")).to_have_count(0)
@@ -108,18 +111,22 @@ def test_operator_logs_in_and_may_apply(
     deployment = prefect.deployment()
     runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1)) for _ in range(2)])
     target = later(hours=6).replace(microsecond=0)
-    audit = Store(Path(dashboard.log).parent / "runops.sqlite")
+    audit = Store(Path(dashboard.log).parent / "audit.sqlite")  # its RUNOPS_DATABASE_URL
     report = prefect.run(execute, _plan(runs, target), move_to, actor=OPERATOR, store=audit)
     assert report.totals["done"] == 2
     for run in runs:
         stored = prefect.read(run.id)
         assert stored is not None and stored.next_scheduled_start_time == target
 
-    # the Activity page names the operator for that operation
+    # the Activity page lists that job and names the operator on its page
+    assert report.job_id is not None
     new_page.goto(f"{dashboard.url}/activity")
     expect(new_page.get_by_role("heading", name="Activity")).to_be_visible()
-    operation = new_page.get_by_role("combobox", name="Operation")
-    expect(operation).to_have_value(re.compile(rf"^#{report.audit_id} · .* · {re.escape(OPERATOR)} · "))
+    expect(new_page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(new_page.get_by_test_id("stDataFrame")).to_be_visible()
+    new_page.goto(f"{dashboard.url}/activity?job={report.job_id}")
+    expect(new_page.get_by_test_id("stAlert").filter(has_text="Finished: 2 done")).to_be_visible()
+    expect(new_page.get_by_test_id("stMain")).to_contain_text(f"{as_shown(OPERATOR)} · started")
 
 
 def test_non_operator_sees_pages_but_may_not_apply(
@@ -140,7 +147,7 @@ def test_non_operator_sees_pages_but_may_not_apply(
     monkeypatch.setenv("RUNOPS_OPERATORS", OPERATOR)
     deployment = prefect.deployment()
     [run] = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=1))])
-    audit = Store(Path(dashboard.log).parent / "runops.sqlite")
+    audit = Store(Path(dashboard.log).parent / "audit.sqlite")  # its RUNOPS_DATABASE_URL
     before = len(audit.audit.operations())
     with pytest.raises(NotAllowed, match="not an operator"):
         prefect.run(execute, _plan([run], later(hours=9)), move_to, actor=DEVELOPER, store=audit)
