@@ -165,7 +165,8 @@ table = pd.DataFrame(
         "Link": runs["url"],
         "State": runs["state"],
         "Deployment": runs["deployment"],
-        "Scheduled": runs["expected_start"].map(when),
+        "Scheduled": runs["scheduled_start"].map(when),  # the time it was last moved to, if moved
+        "Rescheduled": runs["rescheduled"],
         "Started": runs["start"].map(when),
         "Ended": runs["end"].map(when),
         "Duration": runs["duration_s"].map(seconds),
@@ -179,6 +180,9 @@ st.dataframe(
     width="stretch",
     column_config={
         "Scheduled": st.column_config.TextColumn(f"Scheduled ({zone.key})"),
+        "Rescheduled": st.column_config.CheckboxColumn(
+            "Moved", help="Rescheduled in place: lateness counts from the new time", width="small"
+        ),
         "Started": st.column_config.TextColumn(f"Started ({zone.key})"),
         "Ended": st.column_config.TextColumn(f"Ended ({zone.key})"),
         "Link": st.column_config.LinkColumn("Prefect UI", display_text="Open ↗", width="small"),

@@ -96,6 +96,7 @@ with st.container(border=True):
     )
     c1, c2 = st.columns(2)
     delay = at = start = end = None
+    long_delay = allow_long = False
     if policy == "shift":
         delay = c1.text_input(
             "Delay from each run's scheduled time",
@@ -104,6 +105,14 @@ with st.container(border=True):
             on_change=stale,
             help="People's units: 6h, 90m, 2d, 1h 30m.",
         )
+        long_delay = late.is_long_delay(delay)
+        if long_delay:  # 99999d is a typo far more often than a plan
+            allow_long = c2.checkbox(
+                "Yes, more than 30 days",
+                key=f"{KEY}.allow_long",
+                on_change=stale,
+                help="A delay this long moves the runs more than a month ahead.",
+            )
     elif policy == "fixed":
         at = c1.text_input(
             "New time",
@@ -151,7 +160,13 @@ with st.container(border=True):
             help="The old recipe, done right: a new run with every field copied is created first, "
             "the original is deleted after. The run gets a new id and loses its history.",
         )
-    preview = st.button("Preview", icon=":material/preview:", key=f"{KEY}.preview-button")
+    preview = st.button(
+        "Preview",
+        icon=":material/preview:",
+        key=f"{KEY}.preview-button",
+        disabled=long_delay and not allow_long,
+        help="Tick “Yes, more than 30 days” first." if long_delay and not allow_long else None,
+    )
 
 if preview:
     stale()
@@ -168,6 +183,7 @@ if preview:
             limit=int(limit) if limit is not None else None,
             remainder=remainder if limit is not None else "leave",
             mode="recreate" if recreate else "in_place",
+            allow_long=allow_long,
             zone=timezone().key,
         )
         with st.spinner("Reading late runs…"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from runops.access import cli_actor
 from runops.connection import call, health
 from runops.errors import BadInput, NotAllowed, RunopsError
 from runops.execute import StopSignal
-from runops.operations import FAILED, Plan, Progress, Report
+from runops.operations import DONE, FAILED, Plan, Progress, Report, RunResult
 from runops.settings import Settings
 from runops.store import Store, default_store
 from runops.store.jobs import INTERRUPTED, RUNNING, STOPPED, Job, JobBusy
@@ -97,7 +98,7 @@ def plan_rows(plan: Plan, limit: int | None = None) -> list[str]:
     items = plan.items if limit is None else plan.items[:limit]
     rows = []
     for item in items:
-        new = f" → {item.new_time:%Y-%m-%d %H:%M UTC}" if item.new_time else ""
+        new = f" → {item.new_time:%Y-%m-%d %H:%M:%S UTC}" if item.new_time else ""
         note = f"  ({item.reason})" if item.reason else ""
         rows.append(
             f"  {item.action:<16} {item.name:<28} {item.deployment or '-':<32} {item.state}{new}{note}"
@@ -222,13 +223,55 @@ def left_at_once() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def finish(report: Report, as_json: bool) -> None:
+# A recreated run's replacement, as the reschedule names it in the result's reason.
+REPLACED_BY = re.compile(r"\breplaced by run ([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\b")
+
+
+def replacement_id(result: RunResult) -> str | None:
+    """The id of the new run a recreate made in the original's place (None: changed in place)."""
+    match = REPLACED_BY.search(result.reason) if result.outcome == DONE else None
+    return match.group(1) if match else None
+
+
+def _warnings_by_run(report: Report, plan: Plan | None) -> dict[Any, str]:
+    """The plan's warnings of each run whose change was made, or may have been (done or failed):
+    a force-cancelled run is Cancelled while its process may still be running."""
+    by_id = {item.run_id: item for item in plan.items} if plan is not None else {}
+    found: dict[Any, str] = {}
+    for result in report.results:
+        item = by_id.get(result.run_id)
+        if item is not None and item.warnings and result.outcome in (DONE, FAILED):
+            found[result.run_id] = " ".join(item.warnings)
+    return found
+
+
+def report_json(report: Report, plan: Plan | None) -> dict[str, Any]:
+    data = report.as_json()
+    warnings = _warnings_by_run(report, plan)
+    for row, result in zip(data["results"], report.results, strict=True):
+        row["warning"] = warnings.get(result.run_id)
+        row["replacement_id"] = replacement_id(result)
+    return data
+
+
+def finish(report: Report, as_json: bool, plan: Plan | None = None) -> None:
+    """`plan`: the plan the report answers, for the warnings its runs carry."""
     if as_json:
-        emit_json(report.as_json())
+        emit_json(report_json(report, plan))
     else:
+        warnings = _warnings_by_run(report, plan)
+        # each distinct warning printed once, its runs marked with its number: a thousand
+        # force-cancelled runs should not repeat the same sentence a thousand times
+        footnotes: dict[str, int] = {}
         for r in report.results:
             reason = f" — {r.reason}" if r.reason else ""
-            typer.echo(f"{r.outcome:<8} {r.action:<16} {r.name:<28} {r.before} → {r.after or '-'}{reason}")
+            warning = warnings.get(r.run_id)
+            mark = f" [!{footnotes.setdefault(warning, len(footnotes) + 1)}]" if warning else ""
+            typer.echo(
+                f"{r.outcome:<8} {r.action:<16} {r.name:<28} {r.before} → {r.after or '-'}{reason}{mark}"
+            )
+        for warning, number in footnotes.items():
+            typer.echo(f"[!{number}] warning: {warning}")
         typer.echo(report.summary() + (f" · audit #{report.audit_id}" if report.audit_id else ""))
         if report.job_id:
             typer.echo(f"job {report.job_id}: {report.status}")
@@ -283,7 +326,7 @@ def run_job(
                 reason=reason,
                 stop=stop,
             )
-    finish(report, as_json)
+    finish(report, as_json, plan)
 
 
 @late_app.command("list")
@@ -337,6 +380,9 @@ def late_reschedule(
         bool, typer.Option(help="Recreate each run (new id) instead of rescheduling it in place.")
     ] = False,
     allow_past: Annotated[bool, typer.Option(help="Allow new times that are already in the past.")] = False,
+    allow_long_delay: Annotated[
+        bool, typer.Option("--allow-long-delay", help="Allow a --delay of more than 30 days.")
+    ] = False,
     reason: ReasonOpt = "",
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
@@ -361,6 +407,7 @@ def late_reschedule(
             states=tuple(state or ("Late",)),
             mode="recreate" if recreate else "in_place",
             allow_past=allow_past,
+            allow_long=allow_long_delay,
         )
     run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json, reason)
 
@@ -559,7 +606,7 @@ def jobs_resume(
                 allow_past=allow_past,
             )
     assert report is not None
-    finish(report, as_json)
+    finish(report, as_json, found.plan)
 
 
 @jobs_app.command("stop")

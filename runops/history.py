@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterEndTime,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import FlowRunSort
 
@@ -49,14 +50,20 @@ COLUMNS = (
     "state",
     "state_type",
     "expected_start",
+    "scheduled_start",
     "start",
     "end",
     "duration_s",
     "lateness_s",
+    "rescheduled",
     "tags",
     "url",
 )
-TIME_COLUMNS = ("expected_start", "start", "end")
+TIME_COLUMNS = ("expected_start", "scheduled_start", "start", "end")
+# Runs that started within this of their first time are not looked up for a later time: worker
+# polling alone makes every run a few seconds late, and the lookup is one read per run.
+RESCHEDULE_TOLERANCE = timedelta(minutes=1)
+STATE_READS = 4  # concurrent state-history reads (one request each)
 BUCKET_COLUMNS = ("bucket_start", "bucket_end", "state", "runs")
 SUMMARY_COLUMNS = (
     "deployment",
@@ -248,17 +255,61 @@ async def names_for(
     return flows, {d.id: deployment_full_name(d, flows) for d in deployments}
 
 
+def last_scheduled_time(states: Sequence[State]) -> datetime | None:
+    """The time a run was last scheduled for before it started: the last scheduled-type state
+    (Scheduled, Late, a reschedule) before its first Pending/Running one, in the server's order."""
+    found = None
+    for state in states:
+        if state.type in (StateType.PENDING, StateType.RUNNING):
+            break
+        if state.type == StateType.SCHEDULED and state.state_details.scheduled_time is not None:
+            found = state.state_details.scheduled_time
+    return found
+
+
+async def rescheduled_times(client: PrefectClient, runs: Sequence[FlowRun]) -> dict[UUID, datetime]:
+    """The new time of each run moved in place before it started (only runs that were moved).
+
+    Prefect keeps `expected_start_time` at the first time and clears `next_scheduled_start_time`
+    when the run leaves Scheduled, so a finished run's last scheduled time is only in its state
+    history. Only runs that started more than RESCHEDULE_TOLERANCE from their first time are
+    read, a few at a time.
+    """
+    candidates = [
+        run
+        for run in runs
+        if run.start_time is not None
+        and run.expected_start_time is not None
+        and abs(run.start_time - run.expected_start_time) > RESCHEDULE_TOLERANCE
+    ]
+    gate = asyncio.Semaphore(STATE_READS)
+
+    async def read(run: FlowRun) -> tuple[UUID, datetime | None]:
+        async with gate:
+            return run.id, last_scheduled_time(await client.read_flow_run_states(run.id))
+
+    first = {run.id: run.expected_start_time for run in candidates}
+    found: dict[UUID, datetime] = {}
+    for run_id, when in await asyncio.gather(*(read(run) for run in candidates)):
+        if when is not None and when != first[run_id]:
+            found[run_id] = when
+    return found
+
+
 def runs_frame(
     runs: Sequence[FlowRun],
     flow_names: dict[UUID, str],
     deployment_names: dict[UUID, str],
     run_url: Callable[[UUID], str | None] | None = None,
+    moved: Mapping[UUID, datetime] | None = None,
 ) -> pd.DataFrame:
     """The tidy table: one row per run, times in UTC, duration and lateness in seconds.
 
-    duration = end − start (wall clock, what people see); lateness = start − expected start
-    (negative when a run started early).
+    duration = end − start (wall clock, what people see); lateness = start − the time the run
+    was last scheduled for (negative when a run started early). `moved`: the new time of runs
+    rescheduled in place (`rescheduled_times`); other runs were due at their expected start.
     """
+    moved = moved or {}
     data: dict[str, list[Any]] = {name: [] for name in COLUMNS}
     for run in runs:
         data["run_id"].append(str(run.id))
@@ -270,6 +321,8 @@ def runs_frame(
         data["state"].append(run.state_name or (run.state.name if run.state else "?"))
         data["state_type"].append(run.state_type.value if run.state_type else None)
         data["expected_start"].append(run.expected_start_time)
+        data["scheduled_start"].append(moved.get(run.id, run.expected_start_time))
+        data["rescheduled"].append(run.id in moved)
         data["start"].append(run.start_time)
         data["end"].append(run.end_time)
         data["tags"].append(", ".join(sorted(run.tags)))
@@ -280,7 +333,8 @@ def runs_frame(
     for column in TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["duration_s"] = (frame["end"] - frame["start"]).dt.total_seconds()
-    frame["lateness_s"] = (frame["start"] - frame["expected_start"]).dt.total_seconds()
+    frame["lateness_s"] = (frame["start"] - frame["scheduled_start"]).dt.total_seconds()
+    frame["rescheduled"] = frame["rescheduled"].astype(bool)
     return frame[list(COLUMNS)]
 
 
@@ -461,7 +515,8 @@ async def load_history(
     matching = await client.count_flow_runs(**finished_filters(resolved))
     runs = await read_runs(client, resolved, request.limit)
     flow_names, deployment_names = await names_for(client, runs)
-    frame = runs_frame(runs, flow_names, deployment_names, run_url)
+    moved = await rescheduled_times(client, runs)
+    frame = runs_frame(runs, flow_names, deployment_names, run_url, moved)
 
     start, end = request.time_range(now)
     from_server = False

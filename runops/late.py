@@ -67,6 +67,8 @@ RESCHEDULABLE_STATES = ("Late", "Scheduled")
 CANCEL_BATCH = 25  # the server changes states one by one inside a call: keep each call short
 CANCEL_TYPES = (StateType.CANCELLING, StateType.CANCELLED)
 PAST_WARNING = "new time is in the past: the run will be Late again at once"
+MAX_DELAY = timedelta(days=30)  # longer shifts need an explicit yes (allow_long)
+LONG_DELAY_REFUSAL = "A delay of more than 30 days needs an explicit yes: --allow-long-delay"
 
 
 def _duration(value: timedelta | str | None, what: str) -> timedelta:
@@ -77,6 +79,15 @@ def _duration(value: timedelta | str | None, what: str) -> timedelta:
             raise BadInput(f"The {what} must be positive, not {format_duration(value)}.")
         return value
     return parse_duration(str(value))
+
+
+def is_long_delay(value: timedelta | str | None) -> bool:
+    """Whether a delay as typed is more than MAX_DELAY (False when it cannot be read: the
+    request says why)."""
+    try:
+        return _duration(value, "delay") > MAX_DELAY
+    except BadInput:
+        return False
 
 
 def _time(value: datetime | str | None, what: str, now: datetime, zone: str) -> datetime:
@@ -109,6 +120,7 @@ class RescheduleRequest:
     states: tuple[str, ...] = ("Late",)
     mode: str = "in_place"
     allow_past: bool = False
+    allow_long: bool = False  # a shift of more than MAX_DELAY: almost always a typo (99999d)
     zone: str = "UTC"  # how to read a time typed without a zone ("2026-11-27 10:00")
     now: datetime | None = field(default=None, compare=False)
 
@@ -145,7 +157,10 @@ class RescheduleRequest:
             if self.limit <= 0:
                 raise BadInput(f"N must be at least 1 (got {self.limit}).")
         if self.policy == "shift":
-            set_(self, "delay", _duration(self.delay, "delay"))
+            delay = _duration(self.delay, "delay")
+            if delay > MAX_DELAY and not self.allow_long:
+                raise BadInput(LONG_DELAY_REFUSAL)
+            set_(self, "delay", delay)
         elif self.policy == "fixed":
             set_(self, "at", _time(self.at, "new time", now, self.zone))
         else:

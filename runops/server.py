@@ -97,6 +97,10 @@ class LocalPrefectServer:
             PREFECT_SERVER_EPHEMERAL_ENABLED="false",
             PREFECT_LOGGING_LEVEL="WARNING",
         )
+        if self.port:
+            # `--port` does not reach the UI: without this its /ui-settings name Prefect's
+            # default port 4200 and the UI cannot find its API on any other port.
+            env["PREFECT_SERVER_UI_API_URL"] = self.api_url
         env.update(self.extra_env)
         return env
 

@@ -13,36 +13,40 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
-    """Parse "6h", "90m", "1d 12h", "45s" (a bare number means minutes) into a timedelta."""
+    """Parse "6h", "90m", "1d 12h", "45s" into a timedelta; a number without a unit is refused."""
     raw = (text or "").strip().lower().replace(",", " ")
     if not raw:
         raise BadInput("Give a duration such as 6h, 90m or 2d.")
     if raw.startswith("-"):
         raise BadInput(f"The duration {text!r} is negative; give a positive one such as 6h.")
     if re.fullmatch(r"\d+(\.\d+)?", raw):
-        seconds = float(raw) * 60
-    else:
-        pos, seconds = 0, 0.0
-        for match in _PART.finditer(raw):
-            if raw[pos : match.start()].strip():
-                break
-            seconds += float(match.group(1)) * _UNITS[match.group(2).lower()]
-            pos = match.end()
-        if pos == 0 or raw[pos:].strip():
-            raise BadInput(f"Cannot read {text!r} as a duration; use e.g. 6h, 90m, 2d or 1h 30m.")
+        # minutes? hours? a guess could move runs by sixty times what was meant
+        raise BadInput(f"{raw} what? Give a unit, e.g. 6h or 90m.")
+    pos, seconds = 0, 0.0
+    for match in _PART.finditer(raw):
+        if raw[pos : match.start()].strip():
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2).lower()]
+        pos = match.end()
+    if pos == 0 or raw[pos:].strip():
+        raise BadInput(f"Cannot read {text!r} as a duration; use e.g. 6h, 90m, 2d or 1h 30m.")
     if seconds == 0 and not allow_zero:
         raise BadInput("The duration must be more than zero.")
     return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta | float | int | None) -> str:
-    """A duration the way people say it: "45s", "12m 05s", "2h 05m", "3d 4h"."""
+    """A duration the way people say it: "0.21s", "45s", "12m 05s", "2h 05m", "3d 4h"."""
     if value is None:
         return "—"
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if seconds != seconds:  # NaN
         return "—"
     sign = "-" if seconds < 0 else ""
+    if 0 < abs(seconds) < 0.995:  # would round to "0s": a quick run is not instant
+        if abs(seconds) < 0.005:
+            return f"{sign}<0.01s"
+        return f"{sign}{abs(seconds):.2f}".rstrip("0").rstrip(".") + "s"
     s = int(round(abs(seconds)))
     days, rem = divmod(s, 86400)
     hours, rem = divmod(rem, 3600)

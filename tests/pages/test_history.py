@@ -87,6 +87,7 @@ def test_history_page_metrics_charts_table_and_csv(prefect: Prefect) -> None:
     assert list(table["Run"]) == [r.name for r in newest_first]
     assert list(table["Link"]) == [prefect.settings.run_url(r.id) for r in newest_first]
     assert table.loc[0, "State"] == "Failed" and table.loc[1, "Duration"] == "4m 00s"
+    assert not table["Rescheduled"].any()  # none was moved in place
     # AppTest has no browser time zone: UTC is the fallback
     assert table.loc[0, "Ended"] == newest_first[0].end_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     assert at.get("download_button"), "CSV download missing"

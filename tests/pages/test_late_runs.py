@@ -163,3 +163,31 @@ def test_bad_input_and_empty_selection_change_nothing(prefect: Prefect, tmp_home
     assert "late.open" not in [b.key for b in at.button]  # nothing to confirm
     stored = prefect.read(run.id)
     assert stored is not None and stored.state_name == "Late"
+
+
+def test_a_delay_of_more_than_30_days_needs_a_yes(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    at = choose(late_page(), deployment, delay="6h")
+    assert "late.allow_long" not in [c.key for c in at.checkbox]  # only for long delays
+
+    at = choose(at, deployment, delay="45d")
+    assert at.checkbox(key="late.allow_long").label == "Yes, more than 30 days"
+    assert at.button(key="late.preview-button").disabled
+    assert not at.dataframe and not at.error  # no preview without the yes
+
+    at.checkbox(key="late.allow_long").check().run()
+    at.button(key="late.preview-button").click().run()
+    assert not at.exception, at.exception
+    assert any("shift each run by 45d 0h" in m.value for m in at.markdown)
+    at.button(key="late.open").click().run()
+    at.button(key="late.confirm").click().run()
+    finish_job(at, "late")
+    assert metric_value(at, "Done") == 1
+    stored = prefect.read(run.id)
+    assert stored is not None and run.next_scheduled_start_time is not None
+    assert stored.next_scheduled_start_time == run.next_scheduled_start_time + timedelta(days=45)
+
+    at.text_input(key="late.delay").set_value("2d").run()
+    assert "late.allow_long" not in [c.key for c in at.checkbox]
+    assert not at.button(key="late.preview-button").disabled

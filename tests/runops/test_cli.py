@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pytest
-from prefect.states import Completed, Late, Pending, Running, Scheduled
+from prefect.states import Cancelling, Completed, Late, Pending, Running, Scheduled
 from typer.testing import CliRunner
 
 from runops.cli import app
@@ -92,6 +94,7 @@ def test_late_reschedule_yes_json(prefect: Prefect) -> None:
         (["late", "reschedule", "-d", "no-such-deployment", "--delay", "6h", "--yes"], "Unknown deployment"),
         (["late", "reschedule", "-d", "x", "--delay", "-1h", "--yes"], "negative"),
         (["late", "reschedule", "-d", "x", "--delay", "soon", "--yes"], "Cannot read"),
+        (["late", "reschedule", "-d", "x", "--delay", "6", "--yes"], "6 what? Give a unit"),
         (["late", "reschedule", "-d", "x", "--delay", "6h", "--most-recent", "0", "--yes"], "at least 1"),
         (["late", "reschedule", "-d", "x", "--yes"], "exactly one of"),
         (["history", "--last", "0"], "at least 1"),
@@ -141,6 +144,72 @@ def test_cancel_nothing_matching_is_nothing_to_do(prefect: Prefect) -> None:
     assert prefect.read(done.id).state_name == "Completed"
 
 
+def test_force_stuck_report_carries_the_warning(prefect: Prefect) -> None:
+    from runops.cancel import FORCE_WARNING
+
+    deployment = prefect.deployment()
+    stuck, other = prefect.runs(deployment, [Running(), Running()])
+    prefect.set_state(stuck.id, Cancelling(), force=False)  # its worker never confirms
+    args = ("cancel", "-d", deployment.full_name, "--state", "Cancelling", "--state", "Running")
+    result = invoke(*args, "--force-stuck", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    by_id = {r["id"]: r for r in json.loads(result.stdout)["results"]}
+    assert by_id[str(stuck.id)]["outcome"] == "done"
+    assert by_id[str(stuck.id)]["warning"] == FORCE_WARNING  # Cancelled, but its process may live on
+    assert by_id[str(other.id)]["warning"] is None
+    assert prefect.read(stuck.id).state_name == "Cancelled"
+    assert prefect.read(other.id).state_name == "Cancelling"
+
+    again = prefect.runs(deployment, [Running()])[0]
+    prefect.set_state(again.id, Cancelling(), force=False)
+    text = invoke("cancel", "-d", deployment.full_name, "--state", "Cancelling", "--force-stuck", "--yes")
+    assert text.exit_code == 0, text.output
+    assert FORCE_WARNING in text.stdout
+    assert prefect.read(again.id).state_name == "Cancelled"
+
+
+def test_recreate_json_names_each_replacement(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 2)
+    result = invoke(
+        "late", "reschedule", "-d", deployment.full_name, "--delay", "1d", "--recreate", "--yes", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.stdout)["results"]
+    assert {r["id"] for r in results} == {str(r.id) for r in runs}
+    for r in results:
+        assert r["outcome"] == "done"
+        assert prefect.read(UUID(r["id"])) is None  # the original is gone
+        replacement = prefect.read(UUID(r["replacement_id"]))
+        assert replacement is not None and replacement.state_name == "Scheduled"
+        assert replacement.deployment_id == deployment.id
+
+    moved = prefect.late_runs(deployment, 1)[0]
+    in_place = invoke("late", "reschedule", "-d", deployment.full_name, "--delay", "1d", "--yes", "--json")
+    assert in_place.exit_code == 0, in_place.output
+    [row] = json.loads(in_place.stdout)["results"]
+    assert (row["id"], row["replacement_id"]) == (str(moved.id), None)  # same run, no replacement
+
+
+def test_late_reschedule_long_delay_needs_allow_long_delay(prefect: Prefect) -> None:
+    from datetime import timedelta
+
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    args = ("late", "reschedule", "-d", deployment.full_name, "--delay", "45d", "--yes", "--json")
+    refused = invoke(*args)
+    assert refused.exit_code == 2, refused.output
+    assert "more than 30 days needs an explicit yes: --allow-long-delay" in refused.stderr
+    assert prefect.read(run.id).state_id == run.state_id
+
+    result = invoke(*args, "--allow-long-delay")
+    assert result.exit_code == 0, result.output
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.state_name == "Scheduled"
+    assert run.next_scheduled_start_time is not None
+    assert stored.next_scheduled_start_time == run.next_scheduled_start_time + timedelta(days=45)
+
+
 def test_history_json_and_csv(prefect: Prefect, tmp_path: Path) -> None:
     from runops.backdate import RunTimes
 
@@ -163,6 +232,31 @@ def test_history_json_and_csv(prefect: Prefect, tmp_path: Path) -> None:
     assert [r["duration_s"] for r in rows] == [600.0, 60.0]
     assert [r["lateness_s"] for r in rows] == [5.0, 10.0]
     assert out.read_text().count("\n") >= 3
+
+
+def test_history_text_shows_sub_second_durations(prefect: Prefect) -> None:
+    from datetime import timedelta
+
+    from runops.backdate import RunTimes
+
+    deployment = prefect.deployment()
+    [run] = prefect.runs(deployment, [Completed()])
+    start = ago(hours=1)
+    prefect.backdate([RunTimes(run.id, start, start, start + timedelta(seconds=0.21))])
+    result = invoke("history", "-d", deployment.full_name)
+    assert result.exit_code == 0, result.output
+    assert "took 0.21s, started 0s late" in result.stdout
+
+
+def test_dry_run_text_shows_new_times_to_the_second(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    prefect.late_runs(deployment, 1)
+    args = ("late", "reschedule", "-d", deployment.full_name, "--delay", "90s", "--dry-run")
+    planned = json.loads(invoke(*args, "--json").stdout)["runs"][0]
+    new_time = datetime.fromisoformat(planned["new_time"]).astimezone(UTC)
+    text = invoke(*args)
+    assert text.exit_code == 0, text.output
+    assert f"→ {new_time:%Y-%m-%d %H:%M:%S} UTC" in text.stdout
 
 
 def test_subprocess_entrypoints(prefect: Prefect) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pandas as pd
 import pytest
-from prefect.states import Completed, Crashed, Failed
+from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
 
 from runops import history
 from runops.backdate import RunTimes
@@ -288,6 +288,35 @@ def test_bad_window_is_refused() -> None:
     with pytest.raises(BadInput, match="before its end"):
         HistoryRequest(ended_after=NOW, ended_before=NOW - timedelta(hours=1))
     assert HistoryRequest(limit=10_000).limit == 10_000
+
+
+def test_lateness_of_a_run_moved_in_place_is_from_its_new_time(prefect: Prefect) -> None:
+    dep = prefect.deployment()
+    first, moved_to = NOW - timedelta(hours=6), NOW - timedelta(minutes=30)
+    # one run moved in place from `first` to `moved_to` (as runops does), then run; one run not moved
+    moved, plain = prefect.runs(dep, [Scheduled(scheduled_time=first), Scheduled(scheduled_time=first)])
+    prefect.set_state(moved.id, Scheduled(scheduled_time=moved_to), force=False)
+    for run in (moved, plain):
+        for state in (Pending(), Running(), Completed()):
+            prefect.set_state(run.id, state)
+    prefect.backdate(
+        [
+            RunTimes(moved.id, first, moved_to + seconds(3), moved_to + seconds(63)),
+            RunTimes(plain.id, first, first + seconds(4), first + seconds(64)),
+        ]
+    )
+    stored = prefect.read(moved.id)
+    # Prefect keeps the first time, and forgets the new one once the run leaves Scheduled
+    assert stored.expected_start_time == first and stored.next_scheduled_start_time is None
+
+    frame = load(prefect, HistoryRequest(deployments=(dep.full_name,))).runs.set_index("run_id")
+    assert frame.loc[str(moved.id), "lateness_s"] == pytest.approx(3.0)  # not 5h 30m
+    assert frame.loc[str(moved.id), "scheduled_start"].to_pydatetime() == moved_to
+    assert frame.loc[str(moved.id), "expected_start"].to_pydatetime() == first
+    assert bool(frame.loc[str(moved.id), "rescheduled"]) is True
+    assert frame.loc[str(plain.id), "lateness_s"] == pytest.approx(4.0)
+    assert frame.loc[str(plain.id), "scheduled_start"].to_pydatetime() == first
+    assert bool(frame.loc[str(plain.id), "rescheduled"]) is False
 
 
 def test_unknown_deployment_suggests_close_names(prefect: Prefect) -> None:

@@ -689,6 +689,10 @@ def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
         ({"limit": -3}, "N must be at least 1"),
         ({"delay": "-6h"}, "negative"),
         ({"delay": "soon"}, "Cannot read 'soon' as a duration"),
+        ({"delay": "6"}, r"6 what\? Give a unit, e.g. 6h or 90m"),  # not guessed as minutes
+        ({"delay": "31d"}, "more than 30 days needs an explicit yes: --allow-long-delay"),
+        ({"delay": "99999d"}, "more than 30 days needs an explicit yes"),
+        ({"delay": timedelta(days=30, seconds=1)}, "more than 30 days needs an explicit yes"),
         ({"delay": ""}, "Give the delay"),
         ({"policy": "spread", "window_start": "now+2h", "window_end": "now+1h"}, "end after it starts"),
         ({"policy": "fixed", "at": "tomorrow-ish"}, "Cannot read"),
@@ -700,6 +704,22 @@ def test_bad_input_is_refused_in_words(kwargs: dict[str, object], message: str) 
     kwargs.setdefault("delay", "6h")
     with pytest.raises(BadInput, match=message):
         late.RescheduleRequest(deployments=("a/b",), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_delay_of_more_than_30_days_only_with_an_explicit_yes(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    assert late.RescheduleRequest(deployments=("a/b",), delay="30d").delay == timedelta(days=30)
+    with pytest.raises(BadInput, match="more than 30 days"):
+        request(deployment, delay="45d")
+    assert prefect.read(run.id).state_name == "Late"
+
+    report = apply(prefect, plan_for(prefect, request(deployment, delay="45d", allow_long=True)))
+    assert report.totals["done"] == 1
+    stored = prefect.read(run.id)
+    assert stored is not None and stored.state_name == "Scheduled"
+    assert run.next_scheduled_start_time is not None
+    assert stored.next_scheduled_start_time == run.next_scheduled_start_time + timedelta(days=45)
 
 
 def test_no_deployment_and_unknown_deployment(prefect: Prefect) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from runops.errors import BadInput
-from runops.timefmt import in_zone, parse_time
+from runops.timefmt import format_duration, in_zone, parse_duration, parse_time
 
 NOW = datetime(2026, 12, 2, 8, 30, tzinfo=UTC)  # 09:30 in Berlin (CET, +1)
 
@@ -49,3 +50,42 @@ def test_unknown_zone_and_words() -> None:
     with pytest.raises(BadInput, match="Unknown time zone"):
         parse_time("10:00", zone="Mars/Olympus")
     assert in_zone(datetime(2026, 11, 27, 9, 0, tzinfo=UTC), "Europe/Berlin") == "2026-11-27 10:00 CET"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0.21, "0.21s"),  # a quick run is not "0s"
+        (0.5, "0.5s"),
+        (0.004, "<0.01s"),
+        (-0.21, "-0.21s"),  # started a moment before its time
+        (0, "0s"),
+        (1, "1s"),
+        (45, "45s"),
+        (45.4, "45s"),
+        (725, "12m 05s"),
+        (7500, "2h 05m"),
+        (3 * 86400 + 4 * 3600, "3d 4h"),
+        (-90, "-1m 30s"),
+        (None, "—"),
+        (float("nan"), "—"),
+    ],
+)
+def test_format_duration(seconds: float | None, expected: str) -> None:
+    assert format_duration(seconds) == expected
+
+
+@pytest.mark.parametrize("text", ["6", "90", "1.5", " 6 "])
+def test_a_number_without_a_unit_is_refused_not_guessed(text: str) -> None:
+    with pytest.raises(BadInput, match=re.escape(f"{text.strip()} what? Give a unit, e.g. 6h or 90m.")):
+        parse_duration(text)
+    with pytest.raises(BadInput, match="what\\? Give a unit"):
+        parse_time(f"now+{text.strip()}", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("6h", timedelta(hours=6)), ("90m", timedelta(minutes=90)), ("1h 30m", timedelta(minutes=90))],
+)
+def test_durations_with_units(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
