@@ -281,7 +281,13 @@ def test_a_resumed_cancel_counts_what_a_lost_answer_did_as_done(prefect: Prefect
     report = run_sync(first_try)
     assert report.totals["failed"] == 5 and report.status == "failed"  # type: ignore[attr-defined]
     states = [prefect.read(r.id).state_name for r in runs]
-    assert sorted(states) == ["Cancelled", "Scheduled", "Scheduled", "Scheduled", "Scheduled"]  # one did happen
+    assert sorted(states) == [
+        "Cancelled",
+        "Scheduled",
+        "Scheduled",
+        "Scheduled",
+        "Scheduled",
+    ]  # one did happen
 
     resumed = prefect.run(jobs.resume, store, report.job_id, actor="ana")  # type: ignore[attr-defined]
     assert resumed is not None
