@@ -33,7 +33,8 @@ POLICY_LABELS = {
     "spread": "Spread over a window",
 }
 COLUMNS = ["Run", "Deployment", "State", "Scheduled for", "Late by", "New time", "Action", "Warnings", "Link"]
-REST_LABELS = {"cancel": "Cancel them", "delete": "Delete them", "leave": "Leave them as they are"}
+# leaving the older runs is the default: cancelling or deleting a backlog is a choice to make
+REST_LABELS = {"leave": "Leave them as they are", "cancel": "Cancel them", "delete": "Delete them"}
 
 
 def stale() -> None:
@@ -132,15 +133,20 @@ with st.container(border=True):
             "is not flooded.",
         )
     c1, c2 = st.columns(2)
-    limit = c1.number_input(
+    limit_text = c1.text_input(
         "Reschedule the most recent N",
-        min_value=1,
-        value=None,
-        step=10,
         placeholder="all of them",
         key=f"{KEY}.limit",
         on_change=stale,
+        help="A positive whole number, e.g. 10; empty for all of them.",
     )
+    limit: int | None = None
+    limit_error = ""
+    try:
+        limit = late.parse_limit(limit_text)
+    except RunopsError as exc:
+        limit_error = str(exc)
+        c1.error(inert(limit_error))
     remainder = c2.radio(
         "The rest of the backlog",
         list(REST_LABELS),
@@ -164,7 +170,7 @@ with st.container(border=True):
         "Preview",
         icon=":material/preview:",
         key=f"{KEY}.preview-button",
-        disabled=long_delay and not allow_long,
+        disabled=(long_delay and not allow_long) or bool(limit_error),
         help="Tick “Yes, more than 30 days” first." if long_delay and not allow_long else None,
     )
 
@@ -180,7 +186,7 @@ if preview:
             at=at,
             window_start=start,
             window_end=end,
-            limit=int(limit) if limit is not None else None,
+            limit=limit,
             remainder=remainder if limit is not None else "leave",
             mode="recreate" if recreate else "in_place",
             allow_long=allow_long,

@@ -373,8 +373,8 @@ def late_reschedule(
         int | None, typer.Option("--most-recent", help="Reschedule only the N most recent late runs.")
     ] = None,
     remaining: Annotated[
-        str, typer.Option(help="What to do with the rest of the backlog: leave, cancel or delete.")
-    ] = "cancel",
+        str, typer.Option(help="What to do with the rest of the backlog: leave (default), cancel or delete.")
+    ] = "leave",
     state: Annotated[list[str] | None, typer.Option("--state", help="Late (default) or Scheduled.")] = None,
     recreate: Annotated[
         bool, typer.Option(help="Recreate each run (new id) instead of rescheduling it in place.")

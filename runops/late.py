@@ -81,6 +81,19 @@ def _duration(value: timedelta | str | None, what: str) -> timedelta:
     return parse_duration(str(value))
 
 
+def parse_limit(value: str | int | None) -> int | None:
+    """N as typed ("10", "1,000"; empty: all of them) — a positive whole number or refused, never
+    rounded or replaced by an earlier value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip().replace(",", "").replace("_", "")
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise BadInput(
+            f"N must be a positive whole number, e.g. 10 (empty for all of them); {str(value).strip()!r} is not."
+        )
+    return int(text)
+
+
 def is_long_delay(value: timedelta | str | None) -> bool:
     """Whether a delay as typed is more than MAX_DELAY (False when it cannot be read: the
     request says why)."""
@@ -116,7 +129,7 @@ class RescheduleRequest:
     window_start: datetime | str | None = None
     window_end: datetime | str | None = None
     limit: int | None = None
-    remainder: str = "cancel"
+    remainder: str = "leave"
     states: tuple[str, ...] = ("Late",)
     mode: str = "in_place"
     allow_past: bool = False

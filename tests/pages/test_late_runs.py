@@ -100,7 +100,7 @@ def test_many_runs_need_the_count_typed_and_the_rest_is_deleted(prefect: Prefect
     runs = prefect.late_runs(deployment, 28, concurrency=2)
     at = late_page()
     at.multiselect(key="late.deployments").set_value([deployment.full_name])
-    at.number_input(key="late.limit").set_value(2)
+    at.text_input(key="late.limit").set_value("2")
     at.run()
     at.radio(key="late.rest").set_value("delete")
     at.text_input(key="late.delay").set_value("12h")
@@ -191,3 +191,22 @@ def test_a_delay_of_more_than_30_days_needs_a_yes(prefect: Prefect, tmp_home) ->
     at.text_input(key="late.delay").set_value("2d").run()
     assert "late.allow_long" not in [c.key for c in at.checkbox]
     assert not at.button(key="late.preview-button").disabled
+
+
+def test_an_invalid_n_is_refused_not_reinterpreted(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.late_runs(deployment, 4)
+    at = late_page()
+    assert at.radio(key="late.rest").value == "leave"  # cancelling the backlog is a choice
+    at.multiselect(key="late.deployments").set_value([deployment.full_name]).run()
+    for typed in ("0", "-1", "2.5", "ten"):
+        at.text_input(key="late.limit").set_value(typed).run()
+        assert not at.exception, at.exception
+        assert any("N must be a positive whole number" in e.value for e in at.error), typed
+        assert at.button(key="late.preview-button").disabled, typed
+        assert "late.open" not in [b.key for b in at.button]  # nothing to apply
+    at.text_input(key="late.limit").set_value("2").run()
+    assert not at.error and not at.button(key="late.preview-button").disabled
+    at.button(key="late.preview-button").click().run()
+    assert metric_value(at, "To reschedule") == 2 and metric_value(at, "Left as they are") == 2
+    assert all(prefect.read(r.id).state_name == "Late" for r in runs)
