@@ -107,7 +107,7 @@ def test_credentials_never_rendered_logged_or_audited(
                 assert_no_secret(page.content(), path)
             # the apply's job, listed and on its own page
             assert report.job_id is not None
-            expect(page.get_by_text("1 of 1 finished jobs")).to_be_visible()
+            expect(page.get_by_text("1 of 1 jobs not running")).to_be_visible()
             expect(page.get_by_test_id("stDataFrame")).to_be_visible()
             assert_no_secret(page.content(), "the activity page")
             page.goto(f"{url}/activity?job={report.job_id}")

@@ -245,12 +245,12 @@ def test_a_job_goes_on_after_its_page_is_left_and_is_listed_with_its_result(
         expect(cell(page, row, "Planned")).to_have_text("200")
         expect(cell(page, row, "Not attempted")).to_have_text("0")
         expect(cell(page, row, "Who")).to_have_text(job.actor)
+        expect(cell(page, row, "Job")).to_have_text(f"/activity?job={job_id}")  # next to Status
         shot(page, "jobs_activity")
         # the long Selection pushes the last columns out of view: scroll the table to them
         page.get_by_test_id("stDataFrame").hover()
         page.mouse.wheel(3000, 0)
         expect(cell(page, row, "Reason")).to_have_text("e2e: leave the page")
-        expect(cell(page, row, "Job")).to_have_text(f"/activity?job={job_id}")
 
         # the job's own page, and the Late runs page re-attached to it by its URL
         page.goto(f"{url}/activity?job={job_id}")
