@@ -67,3 +67,37 @@ def test_bulk_cancel_in_the_browser(prefect: Prefect, page, dashboard_url: str) 
         scheduled.id: "Cancelled",
         completed.id: "Completed",
     }
+
+
+def test_a_count_typed_without_enter_confirms_with_one_click(
+    prefect: Prefect, page, dashboard_url: str
+) -> None:
+    """Above 25 runs the count is typed; a tired person types it and clicks at once (no Enter):
+    that single click must start the job."""
+    deployment = prefect.deployment(name=unique("e2e-typed"))
+    runs = prefect.runs(deployment, [Scheduled(scheduled_time=later(hours=2)) for _ in range(27)])
+
+    page.goto(f"{dashboard_url}/bulk_cancel")
+    picker = (
+        page.locator('[data-testid="stMultiSelect"]').filter(has_text="Deployments").get_by_role("combobox")
+    )
+    picker.click()
+    picker.fill(deployment.name)
+    page.get_by_role("option", name=deployment.full_name).click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("heading", name="27 runs match")).to_be_visible()
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Cancel 27 runs…", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    dialog.get_by_role("textbox", name="Type 27 to confirm").fill("27")  # no Enter, no blur
+    # one click, as a person makes it: at once, not waiting for the button to look ready
+    dialog.get_by_role("button", name="Cancel 27 runs", exact=True).click(force=True)
+
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(
+        page.get_by_test_id("stAlert").filter(
+            has_text="Finished: 27 done, 0 skipped, 0 failed, 0 not attempted of 27 planned."
+        )
+    ).to_be_visible()
+    assert {prefect.read(r.id).state_name for r in runs} == {"Cancelled"}
