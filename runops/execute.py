@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
@@ -162,23 +162,17 @@ async def execute(
         if lease is not None:
             lease.cancel()
     report.actor, report.reason = actor, reason
-    if job is None:
-        report.status = _status(report, stop)
-    else:
-        assert journal is not None
+    if job is not None and journal is not None:
         journal.flush()
         report = _whole(report, job)
-        report.status = _status(report, stop)
+    report.status = _status(report, stop)
     if finalize is not None:
         try:  # over the whole job's answers: a resume finishes what a dead process could not
             report.notes.extend(await finalize(client, report))
         except Exception as exc:  # the runs are changed and recorded; say what the last step missed
             report.notes.append(f"After the changes: {explain(exc)}")
-    if store is not None or job is not None:
-        target = job.store if job else store
-        assert target is not None
-        report.audit_id = target.audit.record(report, api_url=api_url)
-    if job is not None:
+    if job is not None:  # a store was given (the job was recorded in it above) or a job resumed
+        report.audit_id = job.store.audit.record(report, api_url=api_url)
         job.store.jobs.finish(
             job.job_id,
             job.owner,
@@ -207,7 +201,3 @@ def _whole(report: Report, job: JobRef) -> Report:
         if run_id in now or run_id in job.earlier
     ]
     return replace(report, results=results, planned=len(job.order))
-
-
-def earlier_results(results: Iterable[RunResult]) -> dict[UUID, RunResult]:
-    return {r.run_id: r for r in results}

@@ -19,7 +19,6 @@ from runops.errors import BadInput
 from runops.execute import JobRef, StopSignal, record_job
 from runops.operations import (
     DONE,
-    FAILED,
     NOT_ATTEMPTED,
     SKIPPED,
     ApplyOptions,
@@ -27,6 +26,8 @@ from runops.operations import (
     Progress,
     Report,
     RunResult,
+    only,
+    result_for,
 )
 from runops.store import Store
 from runops.store.jobs import FAILED as JOB_FAILED
@@ -108,25 +109,12 @@ def resume_plan(store: Store, job_id: str) -> ResumePlan:
     for run in store.jobs.runs(job_id):
         item = run.item
         if run.outcome in (DONE, SKIPPED):
-            earlier[item.run_id] = RunResult(
-                item.run_id, item.name, item.deployment, item.action, item.state, run.after,
-                run.outcome, run.reason or "", item.new_time,
-            )  # fmt: skip
+            earlier[item.run_id] = result_for(item, run.outcome, run.after, run.reason or "")
             continue
         todo_ids.append(item.run_id)
         if run.outcome != NOT_ATTEMPTED:  # unanswered or failed: its request may have gone out
             maybe_sent.add(item.run_id)
-    wanted = set(todo_ids)
-    todo = Plan(
-        action=plan.action,
-        selection=plan.selection,
-        items=tuple(i for i in plan.items if i.run_id in wanted),
-        policy=plan.policy,
-        matched=plan.matched,
-        created_at=plan.created_at,
-        options=plan.options,
-        uid=plan.uid,
-    )
+    todo = only(plan, todo_ids)  # keeps the plan's uid and time: transition ids stay this job's
     return ResumePlan(job, plan, todo, earlier, frozenset(maybe_sent))
 
 
@@ -211,11 +199,13 @@ def give_up(store: Store, job: JobRef, error: BaseException) -> None:
 
 
 __all__ = [
-    "FAILED",
     "KINDS",
     "Kind",
     "ResumePlan",
+    "Resumption",
     "apply_recorded",
+    "apply_resumption",
+    "claim_for_resume",
     "give_up",
     "resume",
     "resume_plan",

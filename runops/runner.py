@@ -62,10 +62,6 @@ class JobRunner:
             local.request(STOPPED)
         return store.jobs.request_stop(job_id) or local is not None
 
-    def running_here(self) -> list[str]:
-        with self._lock:
-            return [job_id for job_id, thread in self._threads.items() if thread.is_alive()]
-
     def wait(self, job_id: str, timeout: float | None = None) -> bool:
         """Wait for a job this process applies (tests, shutdown); true when it ended."""
         with self._lock:

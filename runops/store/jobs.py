@@ -21,11 +21,10 @@ from uuid import UUID
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from runops.errors import BadInput, NotAllowed
-from runops.operations import NOT_ATTEMPTED, OUTCOMES, Plan, PlannedRun, RunResult, totals_of
+from runops.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
 from runops.store.db import job_runs, jobs
 
 RUNNING, DONE, FAILED, STOPPED, INTERRUPTED = "running", "done", "failed", "stopped", "interrupted"
-STATUSES = (RUNNING, DONE, FAILED, STOPPED, INTERRUPTED)
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 30.0  # no heartbeat for this long: the owner is gone (within a minute, as promised)
 HOST = socket.gethostname()
@@ -84,10 +83,6 @@ class Job:
     audit_id: int | None
     notes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def finished_status(self) -> bool:
-        return self.status != RUNNING
 
     @property
     def open_runs(self) -> int:
@@ -295,8 +290,15 @@ class JobStore:
 
     def list(self, limit: int = 200, status: str | None = None) -> list[Job]:
         """Newest first; `status` filters on the effective status (running, interrupted, …)."""
-        found = self._jobs(None, limit=limit if status is None else None)
-        return [j for j in found if status is None or j.status == status][:limit]
+        if status is None:
+            return self._jobs(None, limit=limit)
+        # in SQL first (a job still marked running may have become interrupted), so a live list
+        # of running jobs never reads and tallies the whole history
+        stored = [RUNNING, INTERRUPTED] if status == INTERRUPTED else [status]
+        found = self._jobs(
+            jobs.c.status.in_(stored), limit=None if status in (RUNNING, INTERRUPTED) else limit
+        )
+        return [j for j in found if j.status == status][:limit]
 
     def _jobs(self, where: Any, limit: int | None) -> list[Job]:
         query = select(jobs).order_by(jobs.c.created.desc())
@@ -414,18 +416,4 @@ def _item(row: Any) -> PlannedRun:
         warnings=tuple(json.loads(row["warnings"] or "[]")),
         flow=row["flow"],
         state_type=row["state_type"],
-    )
-
-
-def not_attempted(item: PlannedRun, why: str) -> RunResult:
-    return RunResult(
-        item.run_id,
-        item.name,
-        item.deployment,
-        item.action,
-        item.state,
-        None,
-        NOT_ATTEMPTED,
-        why,
-        item.new_time,
     )
