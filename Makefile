@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## Serve the dashboard (starts the embedded Prefect server with demo data unless PREFECT_API_URL is set)
 dashboard: $(STAMP)
-	$(BIN)/python -m runops.launcher
+	$(BIN)/python -m runops.dev.launcher
 
 ## The whole suite: service layer, pages (AppTest) and browser tests (Debian Chromium)
 test: $(STAMP) chromium

@@ -35,8 +35,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 
 from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
 from bench.seed import SeedTimes, insert_runs
-from runops import charts, history
-from runops.connection import open_client
+from runops.features import charts, history
+from runops.prefect_api.client import open_client
 from runops.settings import Settings
 
 ROUNDS = 3  # each path measured this many times, alternating; the median is reported

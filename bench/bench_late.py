@@ -36,10 +36,10 @@ from prefect.states import Scheduled
 
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for, timed
 from bench.seed import SeedTimes, insert_runs
-from runops import late
-from runops.concurrency import MEMORY
-from runops.connection import open_client
-from runops.operations import Report
+from runops.engine.concurrency import MEMORY
+from runops.engine.operations import Report
+from runops.features import late
+from runops.prefect_api.client import open_client
 from runops.settings import Settings
 from runops.store import Store
 

@@ -27,10 +27,10 @@ from prefect.client.schemas.filters import FlowRunFilterStateName as StateName
 
 from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
 from bench.seed import SeedTimes, insert_runs
-from runops import cancel, late
-from runops.connection import open_client
-from runops.operations import ApplyOptions, Report
-from runops.selection import RunSelection
+from runops.engine.operations import ApplyOptions, Report
+from runops.engine.selection import RunSelection
+from runops.features import cancel, late
+from runops.prefect_api.client import open_client
 
 FLOW = "bench-sweep-flow"
 LEVELS = (1, 2, 4, 8)

@@ -23,7 +23,7 @@ if "PREFECT_HOME" not in os.environ:
     atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 
-from runops.server import LocalPrefectServer
+from runops.dev.server import LocalPrefectServer
 from runops.settings import Settings
 from runops.store import Store
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.bench_sweep import LEVELS, orders
-from runops.concurrency import AdaptiveConcurrency, Evidence, FixedConcurrency, LevelMemory
-from runops.operations import batch_size
+from runops.engine.concurrency import AdaptiveConcurrency, Evidence, FixedConcurrency, LevelMemory
+from runops.engine.operations import batch_size
 
 # runs/s at fixed 1, 2, 4, 8 (bench/RESULTS.md on 87e4abf) and whether one answer is a bulk batch
 CELLS: dict[str, tuple[dict[int, float], bool]] = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from runops import cancel
-from runops.connection import call
+from runops.engine.operations import SKIP, Plan
+from runops.engine.selection import filter_options
 from runops.errors import BadInput, RunopsError
-from runops.operations import SKIP, Plan
-from runops.selection import filter_options
+from runops.features import cancel
+from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.context import refusal, timezone
 from ui.fmt import local_time

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from runops import charts, history
-from runops.connection import call
+from runops.engine.selection import FilterOptions, filter_options
 from runops.errors import RunopsError
-from runops.selection import FilterOptions, filter_options
+from runops.features import charts, history
+from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui.context import timezone

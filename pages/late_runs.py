@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from runops import late
-from runops.connection import call
+from runops.engine.operations import Plan
 from runops.errors import RunopsError
-from runops.operations import Plan
+from runops.features import late
+from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.context import refusal, timezone
 from ui.fmt import ago, local_time

@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from runops import overview
-from runops.connection import call
 from runops.errors import RunopsError
+from runops.features import overview
+from runops.prefect_api.client import call
 from runops.settings import public_url
 from ui.fmt import STATE_COLORS, ago, local_time
 from ui.guard import page_setup

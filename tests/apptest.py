@@ -28,7 +28,7 @@ def metric_value(at: AppTest, label: str) -> int:
 def finish_job(at: AppTest, key: str, timeout: float = 120) -> str:
     """Wait for the job the page `key` started (it runs in the dashboard's background), then
     rerun the page to show its report; returns the job's id."""
-    from runops.runner import RUNNER
+    from runops.engine.runner import RUNNER
 
     job_id = at.session_state[f"{key}.job"]
     assert RUNNER.wait(job_id, timeout), f"job {job_id} still running after {timeout}s"
@@ -39,7 +39,7 @@ def finish_job(at: AppTest, key: str, timeout: float = 120) -> str:
 
 def resume_job(at: AppTest, job_id: str, timeout: float = 120) -> None:
     """Click the job's Resume button and wait for the resumed job."""
-    from runops.runner import RUNNER
+    from runops.engine.runner import RUNNER
 
     at.button(key=f"job.{job_id}.resume").click().run()
     assert not at.exception, at.exception

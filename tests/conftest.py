@@ -21,7 +21,7 @@ for _name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_UI_URL"):
 
 import pytest  # noqa: E402
 
-from runops.server import LocalPrefectServer  # noqa: E402
+from runops.dev.server import LocalPrefectServer  # noqa: E402
 from runops.settings import Settings  # noqa: E402
 from tests.factories import Prefect  # noqa: E402
 from tests.infra.backends import session_server  # noqa: E402
@@ -64,7 +64,7 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True)
 def _cold_concurrency() -> Iterator[None]:
     """Each test's jobs start cold: what earlier tests' jobs measured is forgotten."""
-    from runops.concurrency import MEMORY
+    from runops.engine.concurrency import MEMORY
 
     MEMORY.clear()
     yield

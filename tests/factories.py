@@ -21,8 +21,8 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Late
 
-from runops.backdate import RunTimes, backdate
-from runops.connection import call, run_sync
+from runops.dev.backdate import RunTimes, backdate
+from runops.prefect_api.client import call, run_sync
 from runops.settings import Settings
 
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
-from runops.runner import RUNNER
 from runops.settings import Settings
 from runops.store.jobs import DONE, FAILED, RUNNING, Job, JobRun
 from runops.timefmt import format_duration

@@ -15,9 +15,9 @@ import re
 import pandas as pd
 import streamlit as st
 
+from runops.engine.operations import SKIP, Plan, PlannedRun
+from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
-from runops.operations import SKIP, Plan, PlannedRun
-from runops.runner import RUNNER
 from runops.settings import Settings
 from ui import context
 from ui.fmt import local_time

@@ -20,8 +20,8 @@ from uuid import UUID
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
+from runops.engine.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
 from runops.errors import BadInput, NotAllowed
-from runops.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
 from runops.store.db import job_runs, jobs
 
 RUNNING, DONE, FAILED, STOPPED, INTERRUPTED = "running", "done", "failed", "stopped", "interrupted"

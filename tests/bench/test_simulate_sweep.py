@@ -7,7 +7,7 @@ import random
 import statistics
 
 from bench.simulate_sweep import CELLS, Noise, Server, always_best, controller_with, one_run
-from runops.concurrency import FixedConcurrency
+from runops.engine.concurrency import FixedConcurrency
 
 QUIET = Noise(job=0.0, drift=0.0, answer_cv=0.0)
 

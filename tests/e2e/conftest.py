@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runops.dashboard import start_dashboard
-from runops.server import LocalPrefectServer, stop_process_group
+from runops.dev.dashboard import start_dashboard
+from runops.dev.server import LocalPrefectServer, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"

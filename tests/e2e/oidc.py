@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from runops.dashboard import start_dashboard
-from runops.server import free_port, stop_process_group
+from runops.dev.dashboard import start_dashboard
+from runops.dev.server import free_port, stop_process_group
 from ui.operation import inert
 
 

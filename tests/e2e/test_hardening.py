@@ -14,9 +14,9 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Late
 
-from runops.dashboard import start_dashboard
-from runops.execute import execute
-from runops.server import LocalPrefectServer, stop_process_group
+from runops.dev.dashboard import start_dashboard
+from runops.dev.server import LocalPrefectServer, stop_process_group
+from runops.engine.execute import execute
 from runops.settings import Settings
 from runops.store import Store
 from tests.apptest import open_app

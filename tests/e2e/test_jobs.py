@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 
-from runops.dashboard import start_dashboard
-from runops.server import LocalPrefectServer, stop_process_group
+from runops.dev.dashboard import start_dashboard
+from runops.dev.server import LocalPrefectServer, stop_process_group
 from runops.store import Store
 from runops.store.db import engine_for
 from runops.store.jobs import DONE, INTERRUPTED, RUNNING, Job

@@ -11,10 +11,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from prefect.states import Scheduled
 
+from runops.dev.server import LocalPrefectServer
+from runops.engine.execute import execute
+from runops.engine.operations import Plan, Report
 from runops.errors import NotAllowed
-from runops.execute import execute
-from runops.operations import Plan, Report
-from runops.server import LocalPrefectServer
 from runops.store import Store
 from runops.store.jobs import DONE
 from tests.e2e.conftest import shot

@@ -7,8 +7,8 @@ import re
 from playwright.sync_api import expect
 from prefect.states import Late
 
-from runops.connection import call
-from runops.overview import late_backlog, state_counts
+from runops.features.overview import late_backlog, state_counts
+from runops.prefect_api.client import call
 from tests.e2e.conftest import shot
 from tests.factories import Prefect, ago
 

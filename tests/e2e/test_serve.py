@@ -8,8 +8,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from runops.dashboard import start_dashboard
-from runops.server import LocalPrefectServer, stop_process_group
+from runops.dev.dashboard import start_dashboard
+from runops.dev.server import LocalPrefectServer, stop_process_group
 from tests.e2e.conftest import shot
 from ui.nav import available
 

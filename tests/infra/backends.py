@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runops.server import LocalPrefectServer
+from runops.dev.server import LocalPrefectServer
 from tests.infra.postgres import postgres_cluster
 from tests.infra.scaled import scaled_prefect
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from runops.server import free_port
+from runops.dev.server import free_port
 
 PG_VERSION = "15"
 OS_USER = "postgres"

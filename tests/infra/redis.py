@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from runops.server import free_port, stop_process_group
+from runops.dev.server import free_port, stop_process_group
 
 
 @dataclass

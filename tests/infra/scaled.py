@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from runops.server import LocalPrefectServer, spawn_group, stop_process_group
+from runops.dev.server import LocalPrefectServer, spawn_group, stop_process_group
 from tests.infra.postgres import PostgresCluster, postgres_server
 from tests.infra.redis import RedisServer, redis_server
 

@@ -9,8 +9,8 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
-from runops.backdate import RunTimes
-from runops.server import LocalPrefectServer
+from runops.dev.backdate import RunTimes
+from runops.dev.server import LocalPrefectServer
 from tests.factories import Prefect, ago
 from tests.infra.backends import backend_name
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from prefect.states import Scheduled
 
-from runops import jobs, late
-from runops.execute import execute
+from runops.engine import jobs
+from runops.engine.execute import execute
+from runops.features import late
 from runops.settings import Settings
 from runops.store import default_store
 from runops.store.jobs import INTERRUPTED

@@ -8,7 +8,7 @@ import pytest
 from prefect.states import Cancelling, Completed, Late, Running, Scheduled
 from streamlit.testing.v1 import AppTest
 
-from runops import connection
+from runops.prefect_api import client as prefect_client
 from tests.apptest import finish_job, metric_value, open_app, resume_job
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
 from tests.faults import RunFaults
@@ -82,9 +82,9 @@ def test_many_runs_typed_count_and_cancel_what_failed_again(
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 30, "SCHEDULED")
     fault = RunFaults(ids[:2])  # the state changes of two runs fail inside the bulk calls
-    build = connection.build_client
+    build = prefect_client.build_client
     monkeypatch.setattr(
-        connection, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
+        prefect_client, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
     )
 
     at = choose(cancel_page(), deployment)
@@ -150,7 +150,7 @@ def test_every_default_state_is_shown(tmp_home) -> None:
 
 
 def test_unreachable_api_stops_the_page_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from runops.server import free_port
+    from runops.dev.server import free_port
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     at = open_app(PAGE)

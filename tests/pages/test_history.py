@@ -114,7 +114,7 @@ def test_refresh_reads_new_runs_and_empty_window(prefect: Prefect) -> None:
 
 
 def test_history_page_stops_cleanly_when_api_is_down(monkeypatch) -> None:
-    from runops.server import free_port
+    from runops.dev.server import free_port
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     at = open_app(PAGE)

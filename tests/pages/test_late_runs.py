@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from runops import connection
+from runops.prefect_api import client as prefect_client
 from tests.apptest import finish_job, metric_value, open_app, resume_job
 from tests.factories import Deployment, Prefect
 from tests.faults import RunFaults
@@ -68,9 +68,9 @@ def test_apply_what_failed_again(prefect: Prefect, tmp_home, monkeypatch: pytest
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 3)
     fault = RunFaults([runs[0].id])  # the server fails to change this one inside its bulk call
-    build = connection.build_client
+    build = prefect_client.build_client
     monkeypatch.setattr(
-        connection, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
+        prefect_client, "build_client", lambda settings, transport=None: build(settings, fault.fresh())
     )
 
     at = choose(late_page(), deployment, delay="2d")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.states import Completed, Late, Running
 
-from runops.overview import state_counts
+from runops.features.overview import state_counts
 from tests.apptest import metric_value, open_app
 from tests.factories import Prefect, ago
 
@@ -30,7 +30,7 @@ def test_overview_shows_counts_and_late_backlog(prefect: Prefect) -> None:
 
 
 def test_overview_stops_cleanly_when_api_is_down(monkeypatch) -> None:
-    from runops.server import free_port
+    from runops.dev.server import free_port
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     at = open_app()

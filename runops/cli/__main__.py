@@ -1,0 +1,5 @@
+"""`python -m runops.cli`: the command line."""
+
+from runops.cli.app import main
+
+main()

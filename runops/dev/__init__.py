@@ -1,0 +1,1 @@
+"""Development and demo tooling: the embedded Prefect server, the launcher, demo data and backdating."""

@@ -1,0 +1,113 @@
+"""The home page's numbers: runs by state and the late backlog per deployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.sorting import FlowRunSort
+
+from runops.engine.selection import (
+    ALL_STATE_NAMES,
+    ResolvedSelection,
+    RunSelection,
+    build_filters,
+    deployment_names_by_id,
+    iter_runs,
+    read_all,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class LateBacklog:
+    deployment: str
+    count: int
+    oldest_scheduled: datetime | None
+    newest_scheduled: datetime | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    counts: dict[str, int]
+    late: list[LateBacklog]
+    total: int
+    read_at: datetime
+
+
+async def state_counts(client: PrefectClient, states: tuple[str, ...] = ALL_STATE_NAMES) -> dict[str, int]:
+    counts = {}
+    for state in states:
+        selection = RunSelection(states=(state,))
+        counts[state] = await client.count_flow_runs(**build_filters(selection))
+    return counts
+
+
+async def late_backlog(client: PrefectClient) -> list[LateBacklog]:
+    """Every Late run, grouped by deployment (all pages, not the first one)."""
+    selection = RunSelection(states=("Late",))
+    resolved = ResolvedSelection(selection, build_filters(selection))
+    groups: dict[object, list[datetime]] = {}
+    async for page in iter_runs(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC):
+        for run in page:
+            when = run.next_scheduled_start_time or run.expected_start_time
+            groups.setdefault(run.deployment_id, []).append(when)
+    names = await deployment_names_by_id(client, [d for d in groups if d])
+    rows = [
+        LateBacklog(
+            deployment=names.get(dep, "(no deployment)") if dep else "(no deployment)",
+            count=len(times),
+            oldest_scheduled=min((t for t in times if t), default=None),
+            newest_scheduled=max((t for t in times if t), default=None),
+        )
+        for dep, times in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.count, r.deployment))
+
+
+async def load_overview(client: PrefectClient) -> Overview:
+    counts = await state_counts(client)
+    return Overview(
+        counts=counts,
+        late=await late_backlog(client),
+        total=await client.count_flow_runs(),
+        read_at=datetime.now(UTC),
+    )
+
+
+@dataclass(frozen=True)
+class LateRun:
+    run_id: UUID
+    name: str
+    deployment: str
+    state: str
+    scheduled: datetime | None
+    late_by_s: float | None
+
+
+async def list_late(
+    client: PrefectClient, deployments: tuple[str, ...] = (), states: tuple[str, ...] = ("Late",)
+) -> list[LateRun]:
+    """Every run in `states` (all pages) of the named deployments, newest scheduled first."""
+    resolved = await resolve(client, RunSelection(states=states or ("Late",), deployments=deployments))
+    runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)
+    names = await deployment_names_by_id(client, {r.deployment_id for r in runs if r.deployment_id})
+    now = datetime.now(UTC)
+    rows = []
+    for run in runs:
+        when = run.next_scheduled_start_time or run.expected_start_time
+        rows.append(
+            LateRun(
+                run_id=run.id,
+                name=run.name,
+                deployment=names.get(run.deployment_id, "(no deployment)")
+                if run.deployment_id
+                else "(no deployment)",
+                state=run.state_name or (run.state.name if run.state else "?"),
+                scheduled=when,
+                late_by_s=(now - when).total_seconds() if when else None,
+            )
+        )
+    return sorted(rows, key=lambda r: r.scheduled or now, reverse=True)
