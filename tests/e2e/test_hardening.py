@@ -23,7 +23,7 @@ from tests.apptest import open_app
 from tests.e2e.conftest import shot
 from tests.e2e.oidc import as_shown
 from tests.factories import Deployment, Prefect, ago, later, unique
-from tests.runops.test_execute import _plan, move_to
+from tests.runops.engine.test_execute import _plan, move_to
 
 API_KEY = "pnu_secretKEY0123456789abcdefghijklmnopq"
 AUTH_STRING = "admin:secretpw-7f3a9c"

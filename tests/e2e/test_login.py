@@ -20,7 +20,7 @@ from runops.store.jobs import DONE
 from tests.e2e.conftest import shot
 from tests.e2e.oidc import AuthDashboard, OidcProvider, as_shown, auth_dashboard, login, oidc_provider
 from tests.factories import Prefect, later, unique
-from tests.runops.test_execute import _plan, move_to
+from tests.runops.engine.test_execute import _plan, move_to
 
 OPERATOR = "ops@example.com"
 DEVELOPER = "dev@example.com"

@@ -14,7 +14,7 @@ from runops.store import default_store
 from runops.store.jobs import INTERRUPTED
 from tests.apptest import metric_value, open_app
 from tests.factories import Prefect, later
-from tests.runops.test_execute import _plan, move_to
+from tests.runops.engine.test_execute import _plan, move_to
 
 
 def test_activity_lists_jobs_and_opens_one(prefect: Prefect, tmp_home) -> None:

@@ -17,7 +17,7 @@ from runops.cli import app
 from runops.store import Store
 from runops.store.jobs import INTERRUPTED, Job
 from tests.factories import Deployment, Prefect
-from tests.runops.test_jobs import SHIFT, moved_exactly_once, shift_plan
+from tests.runops.engine.test_jobs import SHIFT, moved_exactly_once, shift_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNS = 300
