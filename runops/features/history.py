@@ -33,6 +33,7 @@ from runops.engine.selection import (
     resolve,
 )
 from runops.errors import BadInput
+from runops.prefect_api import flow_runs
 from runops.timefmt import ensure_utc, format_duration
 
 DEFAULT_LIMIT = 100
@@ -458,11 +459,8 @@ async def server_bucket_counts(
             f"{format_duration(end - origin)} in {format_duration(size)} buckets is more than the "
             f"server's {SERVER_MAX_BUCKETS} intervals; choose larger buckets."
         )
-    response = await client.request(
-        "POST", "/flow_runs/history", json=history_body(filters, origin, end, size)
-    )
     rows = []
-    for interval in response.json():
+    for interval in await flow_runs.read_flow_run_history(client, history_body(filters, origin, end, size)):
         for state in interval["states"]:
             if state["count_runs"]:
                 rows.append(

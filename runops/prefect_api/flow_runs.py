@@ -1,4 +1,5 @@
-"""The server's conditional bulk state change, `/flow_runs/bulk_set_state` (no client method)."""
+"""Flow-run endpoints Prefect's client has no method for: conditional bulk state changes and deletes,
+a state proposal with our own transition id, and the server-side run history."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ BULK_LIMIT = 50  # the server refuses more runs per bulk call
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StateAnswer:
     """The server's answer for one run of a conditional state change."""
 
     status: str
@@ -32,7 +33,7 @@ class Outcome:
         return self.status == SetStateStatus.ABORT.value and self.state_type is None
 
     @classmethod
-    def of(cls, result: OrchestrationResult[Any]) -> Outcome:
+    def of(cls, result: OrchestrationResult[Any]) -> StateAnswer:
         """The same, from the answer to a single `set_state` call."""
         state = result.state
         return cls(
@@ -43,9 +44,9 @@ class Outcome:
         )
 
 
-async def set_state_where(
+async def bulk_set_flow_run_state(
     client: PrefectClient, where: FlowRunFilter, state: State, limit: int, transition_id: UUID | None = None
-) -> dict[UUID, Outcome]:
+) -> dict[UUID, StateAnswer]:
     """Propose `state` (never forced) to the runs matching `where`, in one request.
 
     The server reads the matching runs and changes each in its own transaction under its
@@ -66,11 +67,11 @@ async def set_state_where(
             "limit": max(1, min(limit, BULK_LIMIT)),
         },
     )
-    found: dict[UUID, Outcome] = {}
+    found: dict[UUID, StateAnswer] = {}
     for result in response.json().get("results", []):
         new_state = result.get("state") or {}
         details = new_state.get("state_details") or {}
-        found[UUID(str(result["flow_run_id"]))] = Outcome(
+        found[UUID(str(result["flow_run_id"]))] = StateAnswer(
             status=str(result.get("status")),
             state_type=new_state.get("type"),
             state_name=new_state.get("name"),
@@ -78,3 +79,35 @@ async def set_state_where(
             transition_id=UUID(str(details["transition_id"])) if details.get("transition_id") else None,
         )
     return found
+
+
+async def set_flow_run_state_with_transition(
+    client: PrefectClient, run_id: UUID, state: State, transition_id: UUID
+) -> OrchestrationResult[Any]:
+    """`set_flow_run_state` without force, with our own transition id (the client draws a new one)."""
+    create = to_state_create(state)
+    create.state_details.flow_run_id = run_id
+    create.state_details.transition_id = transition_id
+    response = await client.request(
+        "POST",
+        "/flow_runs/{id}/set_state",
+        path_params={"id": run_id},
+        json={"state": create.model_dump(mode="json", serialize_as_any=True), "force": False},
+    )
+    return OrchestrationResult.model_validate(response.json())
+
+
+async def bulk_delete_flow_runs(client: PrefectClient, where: FlowRunFilter) -> set[UUID]:
+    """Delete the runs matching `where` (at most BULK_LIMIT), in one request; returns the deleted ids."""
+    response = await client.request(
+        "POST",
+        "/flow_runs/bulk_delete",
+        json={"flow_runs": where.model_dump(mode="json", exclude_unset=True), "limit": BULK_LIMIT},
+    )
+    return {UUID(str(i)) for i in response.json().get("deleted", [])}
+
+
+async def read_flow_run_history(client: PrefectClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The server's `/flow_runs/history`: runs per interval and state, counted by the server."""
+    response = await client.request("POST", "/flow_runs/history", json=body)
+    return list(response.json())

@@ -18,31 +18,13 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 
 from runops.engine.operations import DONE, RunResult
+from runops.prefect_api.deployments import schedule_deployment_runs
 
-MAX_RUNS = 2000  # regular runs made in one catch-up at most (per schedule of a deployment)
 SCHEDULE_WARNING = (
     "made by its deployment's schedule: moved in place it stays schedule-made, so pausing the "
     "deployment, editing its schedule or re-deploying it deletes it; the regular runs keep coming "
     "beside it (a moved run next to a regular one means both run)"
 )
-
-
-async def schedule_deployment_runs(
-    client: PrefectClient, deployment_id: UUID, start: datetime, end: datetime, max_runs: int = MAX_RUNS
-) -> None:
-    """The server's `/deployments/{id}/schedule` (no client method): runs for the dates in [start, end]."""
-    response = await client.request(
-        "POST",
-        "/deployments/{id}/schedule",
-        path_params={"id": deployment_id},
-        json={
-            "start_time": start.isoformat(),
-            "end_time": end.isoformat(),
-            "min_time": max(0.0, (end - start).total_seconds()),
-            "max_runs": max_runs,
-        },
-    )
-    response.raise_for_status()
 
 
 def latest_moved(results: Iterable[RunResult], deployments: Mapping[str, str]) -> dict[str, datetime]:

@@ -19,7 +19,7 @@ from runops.dev.server import free_port
 from runops.engine.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
 from runops.errors import ApiUnreachable, BadInput
 from runops.features import late
-from runops.features.recreate import idempotency_key
+from runops.features.late.recreate import idempotency_key
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.store import Store

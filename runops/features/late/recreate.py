@@ -12,6 +12,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled, to_state_create
 
 from runops.engine.operations import PlannedRun
+from runops.prefect_api.deployments import bulk_create_flow_runs_from_deployment
 
 
 def idempotency_key(run_id: UUID) -> str:
@@ -48,14 +49,7 @@ async def create_replacements(
         if fields["work_queue_name"] is None:
             del fields["work_queue_name"]  # as the client's own create: the deployment's queue
         payload.append(DeploymentFlowRunCreate(**fields).model_dump(mode="json", exclude_unset=True))
-    response = await client.request(
-        "POST",
-        "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]  # not in ServerRoutes yet
-        path_params={"id": deployment_id},
-        json=payload,
-    )
-    response.raise_for_status()
-    answers = response.json().get("results", [])
+    answers = await bulk_create_flow_runs_from_deployment(client, deployment_id, payload)
     if len(answers) != len(rows):
         return [(None, "the server answered for another number of runs")] * len(rows)
     return [

@@ -1,0 +1,41 @@
+"""Bulk cancel: plan and apply the cancellation of every matching run, the way Prefect's CLI does."""
+
+from __future__ import annotations
+
+from runops.features.cancel.apply import apply_cancel, cancel_batches, default_options
+from runops.features.cancel.plan import action_for, check_plan, plan_cancel
+from runops.features.cancel.request import (
+    CANCEL,
+    CANCELLABLE_STATES,
+    DEFAULT_STATES,
+    FORCE_CANCEL,
+    FORCE_WARNING,
+    MARK_CANCELLING,
+    PLAN_ACTION,
+    WINDOW_FIELDS,
+    CancelRequest,
+    build_selection,
+    count_matching,
+    with_default_states,
+)
+
+__all__ = [
+    "CANCEL",
+    "CANCELLABLE_STATES",
+    "DEFAULT_STATES",
+    "FORCE_CANCEL",
+    "FORCE_WARNING",
+    "MARK_CANCELLING",
+    "PLAN_ACTION",
+    "WINDOW_FIELDS",
+    "CancelRequest",
+    "action_for",
+    "apply_cancel",
+    "build_selection",
+    "cancel_batches",
+    "check_plan",
+    "count_matching",
+    "default_options",
+    "plan_cancel",
+    "with_default_states",
+]

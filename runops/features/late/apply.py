@@ -1,0 +1,58 @@
+"""Apply a confirmed reschedule plan as a durable job, then keep the deployments' schedules going."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+
+from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.operations import (
+    ApplyOptions,
+    Plan,
+    Progress,
+    Report,
+)
+from runops.features.late.batches import late_batches
+from runops.features.late.plan import (
+    check_plan,
+)
+from runops.features.late.schedules import catch_up
+from runops.store import Store
+
+
+async def apply_reschedule(
+    client: PrefectClient,
+    plan: Plan,
+    *,
+    actor: str,
+    store: Store | None,
+    progress: Progress | None = None,
+    options: ApplyOptions | None = None,
+    reason: str = "",
+    stop: StopSignal | None = None,
+    job: JobRef | None = None,
+    sent: Iterable[UUID] = (),
+) -> Report:
+    """Apply a previewed plan as a job; refuses (nothing changes) if new times are in the past
+    without consent. `sent`: runs an earlier process of this job may have changed (a resume)."""
+    check_plan(plan)
+    made = dict(plan.options.get("schedule_made") or {})
+
+    async def keep_schedules_going(client: PrefectClient, report: Report) -> list[str]:
+        return await catch_up(client, report.results, made) if made else []
+
+    return await execute(
+        client,
+        plan,
+        late_batches(plan, sent),
+        finalize=keep_schedules_going,
+        actor=actor,
+        store=store,
+        progress=progress,
+        options=options,
+        reason=reason,
+        stop=stop,
+        job=job,
+    )
