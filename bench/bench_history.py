@@ -35,7 +35,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 
 from bench.common import Check, Row, bench_arguments, bench_setup, report, settings_for
 from bench.seed import SeedTimes, insert_runs
-from runops.features import charts, history
+from runops.features import history
+from runops.features.history import charts
 from runops.prefect_api.client import open_client
 from runops.settings import Settings
 

@@ -9,7 +9,8 @@ import streamlit as st
 
 from runops.engine.selection import FilterOptions, filter_options
 from runops.errors import RunopsError
-from runops.features import charts, history
+from runops.features import history
+from runops.features.history import charts
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import altair as alt
 import pandas as pd
 
-from runops.features.history import History, floor_time
+from runops.features.history.buckets import floor_time
+from runops.features.history.frame import History
 from runops.timefmt import ensure_utc, format_duration
 
 # Prefect UI state colours; ui/fmt.py re-exports them for the pages.

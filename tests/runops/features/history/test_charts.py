@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from prefect.states import Completed, Crashed, Failed
 
-from runops.features import charts, history
-from runops.features.history import HistoryRequest
+from runops.features import history
+from runops.features.history import HistoryRequest, charts
 from runops.prefect_api.client import call
 from tests.factories import Prefect, finished_runs
 
