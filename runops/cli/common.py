@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,7 +107,3 @@ def left_at_once() -> Iterator[None]:
             "runops: left at once; the job is interrupted — `runops jobs list` shows it, `runops jobs resume ID` finishes it"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-# A recreated run's replacement, as the reschedule names it in the result's reason.
-REPLACED_BY = re.compile(r"\breplaced by run ([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\b")

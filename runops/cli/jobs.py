@@ -127,7 +127,7 @@ def jobs_resume(
                 allow_past=allow_past,
             )
     assert report is not None
-    finish(report, as_json, found.plan)
+    finish(report, as_json)
 
 
 @jobs_app.command("stop")

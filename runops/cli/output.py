@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from runops.cli.common import (
     words,
 )
 from runops.engine.execute import StopSignal
-from runops.engine.operations import DONE, FAILED, Plan, Progress, Report, RunResult
+from runops.engine.operations import FAILED, Plan, Progress, Report
 from runops.errors import NotAllowed
 from runops.prefect_api.client import call
 from runops.store.jobs import INTERRUPTED, STOPPED
@@ -117,50 +116,17 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
         yield advance
 
 
-# A recreated run's replacement, as the reschedule names it in the result's reason.
-REPLACED_BY = re.compile(r"\breplaced by run ([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\b")
-
-
-def replacement_id(result: RunResult) -> str | None:
-    """The id of the new run a recreate made in the original's place (None: changed in place)."""
-    match = REPLACED_BY.search(result.reason) if result.outcome == DONE else None
-    return match.group(1) if match else None
-
-
-def _warnings_by_run(report: Report, plan: Plan | None) -> dict[Any, str]:
-    """The plan's warnings of each run whose change was made, or may have been (done or failed):
-    a force-cancelled run is Cancelled while its process may still be running."""
-    by_id = {item.run_id: item for item in plan.items} if plan is not None else {}
-    found: dict[Any, str] = {}
-    for result in report.results:
-        item = by_id.get(result.run_id)
-        if item is not None and item.warnings and result.outcome in (DONE, FAILED):
-            found[result.run_id] = " ".join(item.warnings)
-    return found
-
-
-def report_json(report: Report, plan: Plan | None) -> dict[str, Any]:
-    data = report.as_json()
-    warnings = _warnings_by_run(report, plan)
-    for row, result in zip(data["results"], report.results, strict=True):
-        row["warning"] = warnings.get(result.run_id)
-        row["replacement_id"] = replacement_id(result)
-    return data
-
-
-def finish(report: Report, as_json: bool, plan: Plan | None = None) -> None:
-    """`plan`: the plan the report answers, for the warnings its runs carry."""
+def finish(report: Report, as_json: bool) -> None:
+    """The report as text or one JSON document; the exit code says how the job ended."""
     if as_json:
-        emit_json(report_json(report, plan))
+        emit_json(report.as_json())
     else:
-        warnings = _warnings_by_run(report, plan)
         # each distinct warning printed once, its runs marked with its number: a thousand
         # force-cancelled runs should not repeat the same sentence a thousand times
         footnotes: dict[str, int] = {}
         for r in report.results:
             reason = f" — {r.reason}" if r.reason else ""
-            warning = warnings.get(r.run_id)
-            mark = f" [!{footnotes.setdefault(warning, len(footnotes) + 1)}]" if warning else ""
+            mark = f" [!{footnotes.setdefault(r.warning, len(footnotes) + 1)}]" if r.warning else ""
             typer.echo(
                 f"{r.outcome:<8} {r.action:<16} {r.name:<28} {r.before} → {r.after or '-'}{reason}{mark}"
             )
@@ -220,4 +186,4 @@ def run_job(
                 reason=reason,
                 stop=stop,
             )
-    finish(report, as_json, plan)
+    finish(report, as_json)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
@@ -109,7 +110,8 @@ def resume_plan(store: Store, job_id: str) -> ResumePlan:
     for run in store.jobs.runs(job_id):
         item = run.item
         if run.outcome in (DONE, SKIPPED):
-            earlier[item.run_id] = result_for(item, run.outcome, run.after, run.reason or "")
+            replacement = UUID(run.replacement_id) if run.replacement_id else None
+            earlier[item.run_id] = result_for(item, run.outcome, run.after, run.reason or "", replacement)
             continue
         todo_ids.append(item.run_id)
         if run.outcome != NOT_ATTEMPTED:  # unanswered or failed: its request may have gone out

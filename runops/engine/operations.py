@@ -89,11 +89,17 @@ class RunResult:
     outcome: str
     reason: str = ""
     new_time: datetime | None = None
+    # what a person must know of a change made (or maybe made): e.g. a forced Cancelled whose
+    # process may still run
+    warning: str = ""
+    replacement_id: UUID | None = None  # recreate mode: the new run made in the original's place
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["id"] = str(data.pop("run_id"))
         data["new_time"] = self.new_time.isoformat() if self.new_time else None
+        data["warning"] = self.warning or None
+        data["replacement_id"] = str(self.replacement_id) if self.replacement_id else None
         return data
 
 
@@ -171,7 +177,15 @@ def totals_of(outcomes: Iterable[str | None] | Mapping[str, int]) -> dict[str, i
     }
 
 
-def result_for(item: PlannedRun, outcome: str, after: str | None = None, reason: str = "") -> RunResult:
+def result_for(
+    item: PlannedRun,
+    outcome: str,
+    after: str | None = None,
+    reason: str = "",
+    replacement_id: UUID | None = None,
+) -> RunResult:
+    """The answer for a planned run; the plan's warnings go with it when the change was (or may
+    have been) made."""
     return RunResult(
         run_id=item.run_id,
         name=item.name,
@@ -182,6 +196,8 @@ def result_for(item: PlannedRun, outcome: str, after: str | None = None, reason:
         outcome=outcome,
         reason=reason,
         new_time=item.new_time,
+        warning=" ".join(item.warnings) if outcome in (DONE, FAILED) else "",
+        replacement_id=replacement_id,
     )
 
 

@@ -22,13 +22,14 @@ from sqlalchemy import (
     event,
     select,
     text,
+    update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 
 from runops.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 schema_version = Table("runops_schema", metadata, Column("version", Integer, nullable=False))
@@ -119,6 +120,7 @@ job_runs = Table(
     Column("outcome", String(20)),  # NULL: not answered yet
     Column("after", Text),
     Column("result_reason", Text),
+    Column("replacement_id", String(36)),  # recreate mode: the run made in the original's place
     Column("answered", Float),
 )
 Index("job_runs_run", job_runs.c.job_id, job_runs.c.run_id)
@@ -226,8 +228,22 @@ def install(engine: Engine) -> None:
             # two replicas starting together: one installs, the other waits and finds it done
             conn.execute(text("SELECT pg_advisory_xact_lock(7436627)"))
         metadata.create_all(conn)
-        if conn.execute(select(schema_version.c.version)).first() is not None:
+        found = conn.execute(select(schema_version.c.version)).scalar()
+        if found is not None:
+            _upgrade(conn, found)
             return
         for statement in _PG_TRIGGERS if engine.dialect.name == "postgresql" else _SQLITE_TRIGGERS:
             conn.execute(text(statement))
         conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+
+
+# Each step brings a store written by an older runops up by one version, in place.
+_UPGRADES = {1: ("ALTER TABLE job_runs ADD COLUMN replacement_id VARCHAR(36)",)}
+
+
+def _upgrade(conn: Connection, version: int) -> None:
+    while version < SCHEMA_VERSION:
+        for statement in _UPGRADES[version]:
+            conn.execute(text(statement))
+        version += 1
+        conn.execute(update(schema_version).values(version=version))

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
+from runops.engine import operations
 from runops.engine.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
 from runops.errors import BadInput, NotAllowed
 from runops.store.db import job_runs, jobs
@@ -113,6 +114,12 @@ class JobRun:
     outcome: str | None
     after: str | None
     reason: str | None
+    replacement_id: str | None = None
+
+    @property
+    def warning(self) -> str:
+        """The plan's warnings, once the change was (or may have been) made."""
+        return " ".join(self.item.warnings) if self.outcome in (operations.DONE, operations.FAILED) else ""
 
     def as_json(self) -> dict[str, Any]:
         item = self.item
@@ -127,6 +134,8 @@ class JobRun:
             "outcome": self.outcome,
             "after": self.after,
             "reason": self.reason,
+            "warning": self.warning or None,
+            "replacement_id": self.replacement_id,
         }
 
 
@@ -228,11 +237,20 @@ class JobStore:
                 outcome=bindparam("o"),
                 after=bindparam("a"),
                 result_reason=bindparam("r"),
+                replacement_id=bindparam("x"),
                 answered=bindparam("t"),
             )
         )
         rows = [
-            {"j": job_id, "rid": str(r.run_id), "o": r.outcome, "a": r.after, "r": r.reason, "t": now}
+            {
+                "j": job_id,
+                "rid": str(r.run_id),
+                "o": r.outcome,
+                "a": r.after,
+                "r": r.reason,
+                "x": str(r.replacement_id) if r.replacement_id else None,
+                "t": now,
+            }
             for r in results
         ]
         with self.engine.begin() as conn:
@@ -323,7 +341,10 @@ class JobStore:
     def runs(self, job_id: str) -> list[JobRun]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(job_runs).where(job_runs.c.job_id == job_id).order_by(job_runs.c.seq))
-            return [JobRun(_item(row._mapping), row.outcome, row.after, row.result_reason) for row in rows]
+            return [
+                JobRun(_item(row._mapping), row.outcome, row.after, row.result_reason, row.replacement_id)
+                for row in rows
+            ]
 
     def plan(self, job_id: str) -> Plan:
         """The frozen plan as it was recorded (every run, whatever its outcome)."""

@@ -164,7 +164,13 @@ class LateBatches:
         deleted = await bulk_delete(client, [item.run_id for item, _ in made], self.each.allowed)
         for item, replacement_id in made:
             results[item.run_id] = (
-                result_for(item, DONE, "Scheduled", f"replaced by run {replacement_id}")
+                result_for(
+                    item,
+                    DONE,
+                    "Scheduled",
+                    f"replaced by run {replacement_id}",
+                    replacement_id=replacement_id,
+                )
                 if item.run_id in deleted
                 else await self.each.keep_original(client, item, replacement_id)
             )

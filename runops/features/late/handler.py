@@ -208,7 +208,9 @@ class LateRunHandler:
         )
         await self.retime(client, [(item, replacement)])
         if run.id in await bulk_delete(client, [run.id], self.allowed):
-            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement.id}")
+            return result_for(
+                item, DONE, "Scheduled", f"replaced by run {replacement.id}", replacement_id=replacement.id
+            )
         return await self.keep_original(client, item, replacement.id)
 
     async def retime(self, client: PrefectClient, made: list[tuple[PlannedRun, FlowRun]]) -> None:
@@ -225,7 +227,9 @@ class LateRunHandler:
         try:
             current = await client.read_flow_run(item.run_id)
         except ObjectNotFound:
-            return result_for(item, DONE, "Scheduled", f"replaced by run {replacement_id}")
+            return result_for(
+                item, DONE, "Scheduled", f"replaced by run {replacement_id}", replacement_id=replacement_id
+            )
         await client.delete_flow_run(replacement_id)
         name = current.state.name if current.state else "no state"
         return result_for(item, SKIPPED, name, f"now {name}; its replacement was removed again")
@@ -255,7 +259,7 @@ class LateRunHandler:
         job), else deleted meanwhile — in one read."""
         found = await replacements_of(client, [item.run_id for item in items])
         return [
-            result_for(item, DONE, r.state_name, f"replaced by run {r.id}")
+            result_for(item, DONE, r.state_name, f"replaced by run {r.id}", replacement_id=r.id)
             if (r := found.get(item.run_id)) is not None
             else result_for(item, SKIPPED, None, "deleted meanwhile")
             for item in items

@@ -183,6 +183,12 @@ def test_recreate_json_names_each_replacement(prefect: Prefect) -> None:
         replacement = prefect.read(UUID(r["replacement_id"]))
         assert replacement is not None and replacement.state_name == "Scheduled"
         assert replacement.deployment_id == deployment.id
+    # the job record keeps each replacement: `jobs show --json` names them as the report did
+    shown = invoke("jobs", "show", json.loads(result.stdout)["job"], "--json")
+    assert shown.exit_code == 0, shown.output
+    assert {r["id"]: r["replacement_id"] for r in json.loads(shown.stdout)["runs"]} == {
+        r["id"]: r["replacement_id"] for r in results
+    }
 
     moved = prefect.late_runs(deployment, 1)[0]
     in_place = invoke("late", "reschedule", "-d", deployment.full_name, "--delay", "1d", "--yes", "--json")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from runops.engine.operations import NOT_ATTEMPTED, Plan, PlannedRun, RunResult
 from runops.store import Store
+from runops.store.db import install
 from runops.store.jobs import DONE, INTERRUPTED, RUNNING, STOPPED, JobBusy, UnknownJob
 
 
@@ -70,6 +74,39 @@ def test_a_plan_round_trips_and_answers_are_journaled(store: Store) -> None:
     assert not store.jobs.request_stop(job_id)  # not running: nothing to stop
     assert [j.id for j in store.jobs.list()] == [job_id]
     assert store.jobs.list(status=RUNNING) == []
+
+
+def test_a_replacement_and_the_warnings_of_a_change_made_are_kept(store: Store) -> None:
+    plan = a_plan()
+    job_id, _owner = store.jobs.create(plan, actor="ana", reason="", api_url=None)
+    made = uuid4()
+    warned = plan.items[3]
+    store.jobs.journal(
+        job_id,
+        [replace(answer(plan.items[1], DONE), replacement_id=made), answer(warned, "skipped")],
+    )
+    runs = {r.item.run_id: r for r in store.jobs.runs(job_id)}
+    assert runs[plan.items[1].run_id].as_json()["replacement_id"] == str(made)
+    assert runs[warned.run_id].warning == ""  # skipped: nothing was changed, nothing to warn of
+    store.jobs.journal(job_id, [answer(warned, DONE)])
+    assert store.jobs.runs(job_id)[3].as_json()["warning"] == "new time is in the past"
+
+
+def test_a_store_of_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    engine = create_engine(f"sqlite:///{path}")  # not the store's cached engine: a store of another day
+    install(engine)
+    with engine.begin() as conn:  # as the first schema left it: no replacement column, version 1
+        conn.execute(text("ALTER TABLE job_runs DROP COLUMN replacement_id"))
+        conn.execute(text("UPDATE runops_schema SET version = 1"))
+    engine.dispose()
+    store = Store(path)
+    plan = a_plan(2)
+    job_id, _owner = store.jobs.create(plan, actor="ana", reason="", api_url=None)
+    store.jobs.journal(job_id, [replace(answer(plan.items[1], DONE), replacement_id=plan.items[0].run_id)])
+    assert store.jobs.runs(job_id)[1].replacement_id == str(plan.items[0].run_id)
+    with create_engine(f"sqlite:///{path}").connect() as conn:
+        assert conn.execute(text("SELECT version FROM runops_schema")).scalar() == 2
 
 
 def test_one_of_several_claims_wins_and_the_old_owner_loses_its_lease(store: Store) -> None:
