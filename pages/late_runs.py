@@ -106,14 +106,6 @@ with st.container(border=True):
             on_change=stale,
             help="People's units: 6h, 90m, 2d, 1h 30m.",
         )
-        long_delay = late.is_long_delay(delay)
-        if long_delay:  # 99999d is a typo far more often than a plan
-            allow_long = c2.checkbox(
-                "Yes, more than 30 days",
-                key=f"{KEY}.allow_long",
-                on_change=stale,
-                help="A delay this long moves the runs more than a month ahead.",
-            )
     elif policy == "fixed":
         at = c1.text_input(
             "New time",
@@ -131,6 +123,14 @@ with st.container(border=True):
             on_change=stale,
             help="Runs are spread evenly from start to end, oldest first, so a returning worker "
             "is not flooded.",
+        )
+    long_delay = late.is_long_move(policy, delay, at, end, zone=timezone().key)
+    if long_delay:  # 99999d or a year typed wrong is a typo far more often than a plan
+        allow_long = st.checkbox(
+            "Yes, more than 30 days",
+            key=f"{KEY}.allow_long",
+            on_change=stale,
+            help="This moves runs more than a month ahead.",
         )
     c1, c2 = st.columns(2)
     limit_text = c1.text_input(

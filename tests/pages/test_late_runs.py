@@ -193,6 +193,21 @@ def test_a_delay_of_more_than_30_days_needs_a_yes(prefect: Prefect, tmp_home) ->
     assert not at.button(key="late.preview-button").disabled
 
 
+def test_a_fixed_time_more_than_30_days_ahead_needs_a_yes(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    [run] = prefect.late_runs(deployment, 1)
+    at = late_page()
+    at.multiselect(key="late.deployments").set_value([deployment.full_name])
+    at.radio(key="late.policy").set_value("fixed").run()
+    at.text_input(key="late.at").set_value("now+400d").run()
+    assert at.checkbox(key="late.allow_long").label == "Yes, more than 30 days"
+    assert at.button(key="late.preview-button").disabled
+    at.text_input(key="late.at").set_value("now+2h").run()
+    assert "late.allow_long" not in [c.key for c in at.checkbox]
+    assert not at.button(key="late.preview-button").disabled
+    assert prefect.read(run.id).state_name == "Late"
+
+
 def test_an_invalid_n_is_refused_not_reinterpreted(prefect: Prefect, tmp_home) -> None:
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 4)

@@ -17,7 +17,7 @@ from runops.features.late.request import (
     PAST_WARNING,
     RESCHEDULABLE_STATES,
     RescheduleRequest,
-    is_long_delay,
+    is_long_move,
     parse_limit,
 )
 
@@ -30,7 +30,7 @@ __all__ = [
     "apply_reschedule",
     "check_plan",
     "deployment_names",
-    "is_long_delay",
+    "is_long_move",
     "parse_limit",
     "past_items",
     "plan_reschedule",

@@ -23,6 +23,7 @@ CANCEL_TYPES = (StateType.CANCELLING, StateType.CANCELLED)
 PAST_WARNING = "new time is in the past: the run will be Late again at once"
 MAX_DELAY = timedelta(days=30)  # longer shifts need an explicit yes (allow_long)
 LONG_DELAY_REFUSAL = "A delay of more than 30 days needs an explicit yes: --allow-long-delay"
+LONG_TIME_REFUSAL = "A new time more than 30 days ahead needs an explicit yes: --allow-long-delay"
 
 
 def _duration(value: timedelta | str | None, what: str) -> timedelta:
@@ -48,11 +49,22 @@ def parse_limit(value: str | int | None) -> int | None:
     return int(text)
 
 
-def is_long_delay(value: timedelta | str | None) -> bool:
-    """Whether a delay as typed is more than MAX_DELAY (False when it cannot be read: the
-    request says why)."""
+def is_long_move(
+    policy: str,
+    delay: timedelta | str | None = None,
+    at: datetime | str | None = None,
+    window_end: datetime | str | None = None,
+    zone: str = "UTC",
+    now: datetime | None = None,
+) -> bool:
+    """Whether the move as typed goes more than MAX_DELAY ahead (a delay that long, or a new time
+    or window end that far away); False when it cannot be read: the request says why."""
+    now = now or datetime.now(UTC)
     try:
-        return _duration(value, "delay") > MAX_DELAY
+        if policy == "shift":
+            return _duration(delay, "delay") > MAX_DELAY
+        latest = at if policy == "fixed" else window_end
+        return _time(latest, "new time", now, zone) - now > MAX_DELAY
     except BadInput:
         return False
 
@@ -92,14 +104,19 @@ class RescheduleRequest:
     now: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        # normalising a frozen dataclass once, at construction
         now = ensure_utc(self.now) if self.now else datetime.now(UTC)
-        set_ = object.__setattr__  # normalising a frozen dataclass once, at construction
-        set_(self, "now", now)
+        object.__setattr__(self, "now", now)
+        self._check_selection()
+        self._check_choices()
+        self._check_policy(now)
+
+    def _check_selection(self) -> None:
         given = [self.deployments] if isinstance(self.deployments, str) else list(self.deployments)
         names = tuple(d.strip() for d in given if d and d.strip())
         if not names:
             raise BadInput("Choose at least one deployment.")
-        set_(self, "deployments", names)
+        object.__setattr__(self, "deployments", names)
         known = {s.lower(): s for s in RESCHEDULABLE_STATES}
         given_states = [self.states] if isinstance(self.states, str) else list(self.states)
         states = tuple(dict.fromkeys(known.get(s.strip().lower(), s) for s in given_states))
@@ -111,7 +128,9 @@ class RescheduleRequest:
                     f"Only runs that have not started can be rescheduled; {state!r} is not one of "
                     f"{', '.join(RESCHEDULABLE_STATES)}."
                 )
-        set_(self, "states", states)
+        object.__setattr__(self, "states", states)
+
+    def _check_choices(self) -> None:
         if self.policy not in POLICIES:
             raise BadInput(f"Unknown policy {self.policy!r}; use one of {', '.join(POLICIES)}.")
         if self.remainder not in REMAINDERS:
@@ -123,13 +142,18 @@ class RescheduleRequest:
                 raise BadInput(f"N must be a whole number, not {self.limit!r}.")
             if self.limit <= 0:
                 raise BadInput(f"N must be at least 1 (got {self.limit}).")
+
+    def _check_policy(self, now: datetime) -> None:
+        set_ = object.__setattr__
         if self.policy == "shift":
             delay = _duration(self.delay, "delay")
             if delay > MAX_DELAY and not self.allow_long:
                 raise BadInput(LONG_DELAY_REFUSAL)
             set_(self, "delay", delay)
-        elif self.policy == "fixed":
+            return
+        if self.policy == "fixed":
             set_(self, "at", _time(self.at, "new time", now, self.zone))
+            latest = self.at
         else:
             start = _time(self.window_start, "start of the window", now, self.zone)
             end = _time(self.window_end, "end of the window", now, self.zone)
@@ -137,6 +161,10 @@ class RescheduleRequest:
                 raise BadInput("The window must end after it starts.")
             set_(self, "window_start", start)
             set_(self, "window_end", end)
+            latest = end
+        assert isinstance(latest, datetime)
+        if latest - now > MAX_DELAY and not self.allow_long:
+            raise BadInput(LONG_TIME_REFUSAL)
 
     def policy_words(self) -> str:
         if self.policy == "shift":

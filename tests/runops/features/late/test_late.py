@@ -722,6 +722,26 @@ def test_a_delay_of_more_than_30_days_only_with_an_explicit_yes(prefect: Prefect
     assert stored.next_scheduled_start_time == run.next_scheduled_start_time + timedelta(days=45)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"policy": "fixed", "at": "now+45d"},
+        {"policy": "spread", "window_start": "now+1h", "window_end": "now+400d"},
+    ],
+)
+def test_a_new_time_more_than_30_days_ahead_only_with_an_explicit_yes(kwargs: dict[str, object]) -> None:
+    now = datetime.now(UTC)
+    assert late.is_long_move(
+        kwargs["policy"], at=kwargs.get("at"), window_end=kwargs.get("window_end"), now=now
+    )
+    with pytest.raises(BadInput, match="more than 30 days ahead needs an explicit yes"):
+        late.RescheduleRequest(deployments=("a/b",), now=now, **kwargs)  # type: ignore[arg-type]
+    allowed = late.RescheduleRequest(deployments=("a/b",), now=now, allow_long=True, **kwargs)  # type: ignore[arg-type]
+    assert allowed.allow_long
+    assert not late.is_long_move("fixed", at="now+29d", now=now)
+    assert not late.is_long_move("spread", window_end="not a time", now=now)  # the request says why
+
+
 def test_no_deployment_and_unknown_deployment(prefect: Prefect) -> None:
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 2)
