@@ -89,13 +89,13 @@ try:
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
         window=WINDOWS[window],
         include_failed=include_failed,
+        zone=timezone().key,
     )
     data = load(settings, request)
 except RunopsError as exc:
     st.error(str(exc))
     st.stop()
 
-zone = timezone()
 st.caption(
     f"{data.description} · read {local_time(data.read_at)}"
     + (
@@ -180,12 +180,12 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "Scheduled": st.column_config.TextColumn(f"Scheduled ({zone.key})"),
+        "Scheduled": st.column_config.TextColumn("Scheduled"),
         "Rescheduled": st.column_config.CheckboxColumn(
             "Moved", help="Rescheduled in place: lateness counts from the new time", width="small"
         ),
-        "Started": st.column_config.TextColumn(f"Started ({zone.key})"),
-        "Ended": st.column_config.TextColumn(f"Ended ({zone.key})"),
+        "Started": st.column_config.TextColumn("Started"),
+        "Ended": st.column_config.TextColumn("Ended"),
         "Link": st.column_config.LinkColumn("Prefect UI", display_text="Open ↗", width="small"),
     },
 )

@@ -9,7 +9,8 @@ from runops.timefmt import format_duration
 from ui.context import timezone
 
 
-def local_time(value: datetime | None, with_zone: bool = True) -> str:
+def local_time(value: datetime | None, with_zone: bool = False) -> str:
+    """A time in the viewer's zone; the page names that zone once (`with_zone` names it here too)."""
     if value is None:
         return "—"
     tz = timezone()

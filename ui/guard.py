@@ -143,6 +143,8 @@ def page_setup(title: str, icon: str | None = None, needs_api: bool = True) -> S
     settings = context.settings()
     result = sidebar(settings)
     st.title(title)
+    # every time on a page is in this one zone, named here once (tables and captions do not repeat it)
+    st.caption(f"Times in {context.timezone().key}, your browser's time zone.", help=None)
     if needs_api and not result.ok:
         st.error(f"Cannot use the Prefect API. {result.message}", icon=":material/cloud_off:")
         st.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from prefect.states import Scheduled
 
@@ -67,7 +68,11 @@ def test_a_running_job_is_on_top_and_an_interrupted_one_offers_resume(prefect: P
     assert not at.exception, at.exception
     assert metric_value(at, "Not attempted") == 2
     assert at.button(key=f"job.{job.job_id}.resume").label == "Resume: 2 run(s) not done"
-    assert "CET" in at.dataframe[0].value["Scheduled for"].iloc[0]  # the viewer's zone
+    # the viewer's zone, named once on the page; the table's times are in it
+    assert "Times in Europe/Berlin, your browser's time zone." in [c.value for c in at.caption]
+    item = plan.items[0]  # the table lists the job's runs in the plan's order
+    shown = at.dataframe[0].value["Scheduled for"].iloc[0]
+    assert shown == item.scheduled_time.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
 
 
 def test_activity_empty_and_an_unknown_job(tmp_home) -> None:

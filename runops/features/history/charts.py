@@ -32,7 +32,6 @@ OTHER_COLOR = "#A1A1AA"
 ROLLING_RUNS = 10  # runs in the rolling median window
 LEGEND_PARAM = "deployment_legend"
 TIME_FORMAT = "%Y-%m-%d %H:%M"
-UTC_MINUTES = "utcyearmonthdatehoursminutes"
 
 
 def state_scale(states: list[str]) -> alt.Scale:
@@ -59,11 +58,8 @@ def deployment_color(columns: int = 2) -> alt.Color:
 
 
 def time_tooltips(field: str, title: str) -> list[alt.Tooltip]:
-    """A time in the viewer's own zone (the browser's) and in UTC."""
-    return [
-        alt.Tooltip(f"{field}:T", title=title, format=TIME_FORMAT),
-        alt.Tooltip(f"{field}:T", title=f"{title} (UTC)", timeUnit=UTC_MINUTES, format=TIME_FORMAT),
-    ]
+    """A time in the viewer's own zone (the browser's, as everywhere on the page)."""
+    return [alt.Tooltip(f"{field}:T", title=title, format=TIME_FORMAT)]
 
 
 def duration_unit(seconds: pd.Series) -> tuple[float, str]:

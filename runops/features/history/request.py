@@ -88,6 +88,7 @@ class HistoryRequest:
     ended_after: datetime | None = None
     ended_before: datetime | None = None
     include_failed: bool = False
+    zone: str = "UTC"  # the time zone the selection's words name times in
 
     def __post_init__(self) -> None:
         limit = self.limit
@@ -136,4 +137,5 @@ class HistoryRequest:
             work_pools=self.work_pools,
             ended_after=start,
             ended_before=end,
+            zone=self.zone,
         )

@@ -342,3 +342,10 @@ def test_bucket_size_follows_window() -> None:
     assert history.bucket_size(timedelta(days=365 * 20)) * history.SERVER_MAX_BUCKETS >= timedelta(
         days=365 * 20
     )
+
+
+def test_the_selection_names_its_window_in_the_viewers_zone() -> None:
+    end = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    request = HistoryRequest(window=timedelta(hours=2), zone="Europe/Berlin")
+    words = request.selection(now=end).describe()
+    assert "2026-12-02 08:00 CET" in words and "2026-12-02 10:00 CET" in words and "UTC" not in words
