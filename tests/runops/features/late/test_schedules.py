@@ -40,15 +40,15 @@ def scheduling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         yield Settings(api_url=server.api_url, home=home)
 
 
-async def _make(client: PrefectClient) -> tuple[str, str]:
-    flow_id = await client.create_flow_from_name("every-5s")
+async def _make(client: PrefectClient, flow: str = "every-5s") -> tuple[str, str]:
+    flow_id = await client.create_flow_from_name(flow)
     anchor = datetime(2026, 1, 1, tzinfo=UTC)
     deployment_id = await client.create_deployment(
         flow_id=flow_id,
         name="regular",
         schedules=[DeploymentScheduleCreate(schedule=IntervalSchedule(interval=EVERY, anchor_date=anchor))],
     )
-    return str(deployment_id), "every-5s/regular"
+    return str(deployment_id), f"{flow}/regular"
 
 
 async def _runs(client: PrefectClient, deployment_id: str) -> list[FlowRun]:
@@ -93,6 +93,41 @@ def test_moving_schedule_made_runs_ahead_keeps_every_regular_run(
     for item in plan.to_change:  # and the moved runs are where they were moved, once
         stored = next(r for r in runs if r.id == item.run_id)
         assert stored.state_name == "Scheduled" and stored.next_scheduled_start_time == target
+
+
+def test_recreated_copies_are_manual_runs_and_the_schedule_goes_on(
+    scheduling: Settings, tmp_path: Path
+) -> None:
+    deployment_id, name = call(scheduling, _make, "every-5s-recreate")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        late_runs = [r for r in call(scheduling, _runs, deployment_id) if r.state_name == "Late"]
+        if len(late_runs) >= 3:
+            break
+        time.sleep(1)
+    assert len(late_runs) >= 3, "the scheduler and the late-runs service made Late runs"
+
+    target = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=75)
+    request = late.RescheduleRequest(deployments=(name,), policy="fixed", at=target, mode="recreate")
+    plan = call(scheduling, late.plan_reschedule, request)
+    assert not any(late_runs_warned(item.warnings) for item in plan.to_change)  # copies: not schedule-made
+    moved_at = datetime.now(UTC)
+    report = call(scheduling, late.apply_reschedule, plan, actor="t", store=Store(tmp_path / "r.sqlite"))
+    assert report.totals["done"] == len(plan.to_change) >= 3
+
+    time.sleep(8)  # a few scheduler loops
+    runs = call(scheduling, _runs, deployment_id)
+    copies = {r.replacement_id for r in report.results}
+    assert None not in copies and not {i.run_id for i in plan.to_change} & {r.id for r in runs}
+    for copy in (r for r in runs if r.id in copies):  # manual runs at the new time
+        assert not copy.auto_scheduled and copy.next_scheduled_start_time == target
+    regular = sorted(r.expected_start_time for r in runs if r.auto_scheduled and r.expected_start_time)
+    # the scheduler keeps its usual look-ahead (MIN_SCHEDULED_TIME 15 s, a 2 s loop): every slot
+    # from the move to 10 s past now has its one regular run, as if nothing had been moved
+    horizon = datetime.now(UTC) + timedelta(seconds=10)
+    want = [s for s in _slots(moved_at + EVERY, horizon) if s > moved_at + timedelta(seconds=5)]
+    have = [s for s in regular if want and want[0] <= s <= want[-1]]
+    assert have == want, (len(have), len(want))  # each regular slot once: not stalled, not doubled
 
 
 def late_runs_warned(warnings: tuple[str, ...]) -> bool:
