@@ -8,143 +8,55 @@ heartbeat for `STALE_AFTER_S`) is interrupted, and whoever claims it next resume
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from runops.engine import operations
-from runops.engine.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
-from runops.errors import BadInput, NotAllowed
+from runops.engine.operations import Plan, RunResult
 from runops.store.db import job_runs, jobs
+from runops.store.records import (
+    DONE,
+    FAILED,
+    HEARTBEAT_S,
+    INTERRUPTED,
+    RUNNING,
+    STALE_AFTER_S,
+    STOPPED,
+    Job,
+    JobBusy,
+    JobRun,
+    UnknownJob,
+    iso,
+    item_of_row,
+    job_of_row,
+    new_owner,
+    owner_alive,
+    owner_words,
+    run_row,
+)
 
-RUNNING, DONE, FAILED, STOPPED, INTERRUPTED = "running", "done", "failed", "stopped", "interrupted"
-HEARTBEAT_S = 5.0
-STALE_AFTER_S = 30.0  # no heartbeat for this long: the owner is gone (within a minute, as promised)
-HOST = socket.gethostname()
-
-
-def new_owner() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_alive(owner: str | None, heartbeat: float | None, now: float | None = None) -> bool:
-    """Whether the process named by `owner` may still be applying the job."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host == HOST and pid_text.isdigit():
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return False  # on this host and gone: no need to wait for the heartbeat to age
-        except PermissionError:
-            pass  # alive, another user's
-    now = time.time() if now is None else now
-    return heartbeat is not None and now - heartbeat < STALE_AFTER_S
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A job as listed: what, who, when, and how far."""
-
-    id: str
-    action: str
-    status: str
-    actor: str
-    started: datetime
-    finished: datetime | None
-    selection: str
-    reason: str
-    policy: str
-    planned: int
-    totals: dict[str, int]
-    answered: int
-    api_url: str | None
-    owner: str | None
-    attempts: int
-    duration_s: float
-    concurrency: int | None
-    audit_id: int | None
-    notes: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def open_runs(self) -> int:
-        """Runs a resume would take up: not answered, failed or not attempted."""
-        t = self.totals
-        return self.planned - t["done"] - t["skipped"]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "action": self.action,
-            "status": self.status,
-            "actor": self.actor,
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat() if self.finished else None,
-            "selection": self.selection,
-            "reason": self.reason or None,
-            "planned": self.planned,
-            "totals": self.totals,
-        }
-
-
-@dataclass(frozen=True)
-class JobRun:
-    """One run of a job: the plan's row and, once answered, its outcome."""
-
-    item: PlannedRun
-    outcome: str | None
-    after: str | None
-    reason: str | None
-    replacement_id: str | None = None
-
-    @property
-    def warning(self) -> str:
-        """The plan's warnings, once the change was (or may have been) made."""
-        return " ".join(self.item.warnings) if self.outcome in (operations.DONE, operations.FAILED) else ""
-
-    def as_json(self) -> dict[str, Any]:
-        item = self.item
-        return {
-            "id": str(item.run_id),
-            "name": item.name,
-            "deployment": item.deployment,
-            "action": item.action,
-            "before": item.state,
-            "scheduled_time": item.scheduled_time.isoformat() if item.scheduled_time else None,
-            "new_time": item.new_time.isoformat() if item.new_time else None,
-            "outcome": self.outcome,
-            "after": self.after,
-            "reason": self.reason,
-            "warning": self.warning or None,
-            "replacement_id": self.replacement_id,
-        }
-
-
-class UnknownJob(BadInput):
-    pass
-
-
-class JobBusy(NotAllowed):
-    pass
+__all__ = [
+    "DONE",
+    "FAILED",
+    "HEARTBEAT_S",
+    "INTERRUPTED",
+    "RUNNING",
+    "STALE_AFTER_S",
+    "STOPPED",
+    "Job",
+    "JobBusy",
+    "JobRun",
+    "JobStore",
+    "UnknownJob",
+    "new_owner",
+    "owner_alive",
+]
 
 
 @dataclass(frozen=True)
@@ -169,8 +81,8 @@ class JobStore:
                     actor=actor,
                     api_url=api_url,
                     status=RUNNING,
-                    created=_iso(datetime.now(UTC)),
-                    plan_created=_iso(plan.created_at),
+                    created=iso(datetime.now(UTC)),
+                    plan_created=iso(plan.created_at),
                     planned=len(plan.items),
                     matched=plan.matched,
                     options=json.dumps(plan.options, default=str),
@@ -180,7 +92,7 @@ class JobStore:
             )
             if plan.items:
                 conn.execute(
-                    insert(job_runs), [_run_row(job_id, seq, item) for seq, item in enumerate(plan.items)]
+                    insert(job_runs), [run_row(job_id, seq, item) for seq, item in enumerate(plan.items)]
                 )
         return job_id, owner
 
@@ -190,7 +102,7 @@ class JobStore:
         job = self.get(job_id)
         if job.status == RUNNING:
             raise JobBusy(
-                f"Job {job_id} is running ({_owner_words(job.owner)}); it can be resumed once it "
+                f"Job {job_id} is running ({owner_words(job.owner)}); it can be resumed once it "
                 "stops or its process is gone."
             )
         owner = new_owner()
@@ -275,7 +187,7 @@ class JobStore:
                     .where(jobs.c.id == job_id, jobs.c.owner == owner)
                     .values(
                         status=status,
-                        finished=_iso(datetime.now(UTC)),
+                        finished=iso(datetime.now(UTC)),
                         heartbeat=None,
                         duration_s=jobs.c.duration_s + duration_s,
                         concurrency=concurrency,
@@ -336,13 +248,15 @@ class JobStore:
                 for job_id, outcome, n in tally:
                     counts.setdefault(job_id, {})[outcome] = n
         now = time.time()
-        return [_job(row, counts.get(row["id"], {}), now) for row in rows]
+        return [job_of_row(row, counts.get(row["id"], {}), now) for row in rows]
 
     def runs(self, job_id: str) -> list[JobRun]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(job_runs).where(job_runs.c.job_id == job_id).order_by(job_runs.c.seq))
             return [
-                JobRun(_item(row._mapping), row.outcome, row.after, row.result_reason, row.replacement_id)
+                JobRun(
+                    item_of_row(row._mapping), row.outcome, row.after, row.result_reason, row.replacement_id
+                )
                 for row in rows
             ]
 
@@ -362,79 +276,3 @@ class JobStore:
             options=json.loads(row.options),
             uid=UUID(row.plan_uid),
         )
-
-
-def _owner_words(owner: str | None) -> str:
-    if not owner:
-        return "owner unknown"
-    host, _, rest = owner.partition(":")
-    return f"process {rest.partition(':')[0]} on {host}"
-
-
-def _job(row: Any, counts: dict[str | None, int], now: float) -> Job:
-    status = row["status"]
-    if status == RUNNING and not owner_alive(row["owner"], row["heartbeat"], now):
-        status = INTERRUPTED
-    totals = totals_of({o: n for o, n in counts.items() if o in OUTCOMES})
-    answered = sum(totals.values())
-    if status != RUNNING:
-        # never answered and no one applying it any more: not attempted (or its answer was lost;
-        # a resume re-reads those runs)
-        totals["not_attempted"] += counts.get(None, 0)
-    return Job(
-        id=row["id"],
-        action=row["action"],
-        status=status,
-        actor=row["actor"],
-        started=datetime.fromisoformat(row["created"]),
-        finished=_time(row["finished"]),
-        selection=row["selection"],
-        reason=row["reason"] or "",
-        policy=row["policy"],
-        planned=row["planned"],
-        totals=totals,
-        answered=answered,
-        api_url=row["api_url"],
-        owner=row["owner"],
-        attempts=row["attempts"],
-        duration_s=row["duration_s"] or 0.0,
-        concurrency=row["concurrency"],
-        audit_id=row["audit_id"],
-        notes=tuple(json.loads(row["notes"] or "[]")),
-        options=json.loads(row["options"] or "{}"),
-    )
-
-
-def _run_row(job_id: str, seq: int, item: PlannedRun) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "seq": seq,
-        "run_id": str(item.run_id),
-        "name": item.name,
-        "deployment": item.deployment,
-        "flow": item.flow,
-        "state": item.state,
-        "state_type": item.state_type,
-        "action": item.action,
-        "scheduled_time": _iso(item.scheduled_time),
-        "new_time": _iso(item.new_time),
-        "plan_reason": item.reason,
-        "warnings": json.dumps(list(item.warnings)),
-        "outcome": None,
-    }
-
-
-def _item(row: Any) -> PlannedRun:
-    return PlannedRun(
-        run_id=UUID(row["run_id"]),
-        name=row["name"],
-        deployment=row["deployment"],
-        state=row["state"],
-        action=row["action"],
-        scheduled_time=_time(row["scheduled_time"]),
-        new_time=_time(row["new_time"]),
-        reason=row["plan_reason"] or "",
-        warnings=tuple(json.loads(row["warnings"] or "[]")),
-        flow=row["flow"],
-        state_type=row["state_type"],
-    )
