@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import FlowRunSort
 
+from runops.engine.names import unknown_name
 from runops.errors import BadInput
 from runops.timefmt import in_zone
 
@@ -194,54 +194,6 @@ async def deployment_names_by_id(client: PrefectClient, deployment_ids: Iterable
     return {d.id: deployment_full_name(d, flow_names) for d in found}
 
 
-CLOSE = 0.6  # difflib's own default: below it two names share letters more than meaning
-SUGGESTIONS = 3
-CLEAR_LEAD = 0.2  # a suggestion this far behind the best one is not what was meant
-MIN_PART = 4  # a shorter fragment is found inside too many names to point at one
-
-
-def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
-
-
-def close_names(kind: str, name: str, known: Sequence[str]) -> list[str]:
-    """The known names `name` was probably meant to be (best first; none when nothing is close).
-
-    Deployments ("flow/deployment") are compared by their deployment part, so two names that
-    share only "flow-" and "deploy-" are not close; a flow named right (or a bare flow name)
-    offers that flow's deployments.
-    """
-    name = name.strip()
-    if kind != "deployment":
-        close = difflib.get_close_matches(name, known, n=SUGGESTIONS, cutoff=CLOSE)
-        if close or len(name) < MIN_PART:
-            return close
-        return [k for k in known if name.lower() in k.lower()][:SUGGESTIONS]
-    flow, _, deployment = name.rpartition("/")
-    scored: list[tuple[float, str]] = []
-    for full in known:
-        known_flow, _, known_deployment = full.partition("/")
-        same_flow = known_flow == (flow or deployment)
-        score = _ratio(deployment, known_deployment)
-        if same_flow or score >= CLOSE:
-            scored.append((score + (0.5 if same_flow else 0.0), full))
-    if not scored and len(deployment) >= MIN_PART:
-        part = deployment.lower()
-        scored = [(0.0, full) for full in known if part in full.lower()]
-    scored.sort(key=lambda pair: -pair[0])  # stable: equal scores keep the known names' order
-    # a clear match hides the also-rans (names made from one template are all a bit alike)
-    best = scored[0][0] if scored else 0.0
-    return [full for score, full in scored[:SUGGESTIONS] if score >= best - CLEAR_LEAD]
-
-
-def _unknown(kind: str, name: str, known: Sequence[str]) -> BadInput:
-    close = close_names(kind, name, known)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    if not known:
-        hint = f" The server has no {kind}s."
-    return BadInput(f"Unknown {kind} {name!r}.{hint}")
-
-
 async def resolve_deployments(client: PrefectClient, names: Sequence[str]) -> list[DeploymentResponse]:
     """Deployments by "flow/deployment" or by a bare name that is unique; unknown names fail."""
     if not names:
@@ -262,7 +214,7 @@ async def resolve_deployments(client: PrefectClient, names: Sequence[str]) -> li
             options = sorted(full for full, d in named if d.name == name)
             raise BadInput(f"Deployment name {name!r} is ambiguous; use one of {', '.join(options)}.")
         else:
-            raise _unknown("deployment", name, list(by_full))
+            raise unknown_name("deployment", name, list(by_full))
     return resolved
 
 
@@ -285,7 +237,7 @@ async def _check_names(client: PrefectClient, kind: str, names: Sequence[str]) -
         }
     for name in names:
         if name not in found:
-            raise _unknown(kind.replace("_", " "), name, existing)
+            raise unknown_name(kind.replace("_", " "), name, existing)
 
 
 def _validate_states(selection: RunSelection) -> None:

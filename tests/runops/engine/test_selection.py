@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runops.engine.selection import close_names, resolve_deployments
+from runops.engine.names import close_names
+from runops.engine.selection import resolve_deployments
 from runops.errors import BadInput
 from tests.factories import Prefect, unique
 
