@@ -28,9 +28,9 @@ KEY = "cancel"
 PREVIEW_ROWS = 200
 COLUMNS = ["Run", "Deployment", "Flow", "State", "Scheduled for", "Action", "Notes", "Link"]
 ACTION_LABELS = {
-    cancel.CANCEL: "Cancel",
-    cancel.MARK_CANCELLING: "Mark cancelling",
-    cancel.FORCE_CANCEL: "Force cancel",
+    cancel.CancelAction.CANCEL: "Cancel",
+    cancel.CancelAction.MARK_CANCELLING: "Mark cancelling",
+    cancel.CancelAction.FORCE_CANCEL: "Force cancel",
     SKIP: "Skip",
 }
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from runops.features.cancel.apply import apply_cancel, cancel_batches, default_options
 from runops.features.cancel.plan import action_for, check_plan, plan_cancel
 from runops.features.cancel.request import (
-    CANCEL,
     CANCELLABLE_STATES,
     DEFAULT_STATES,
-    FORCE_CANCEL,
     FORCE_WARNING,
-    MARK_CANCELLING,
     PLAN_ACTION,
     WINDOW_FIELDS,
+    CancelAction,
     CancelRequest,
     build_selection,
     count_matching,
@@ -20,14 +18,12 @@ from runops.features.cancel.request import (
 )
 
 __all__ = [
-    "CANCEL",
     "CANCELLABLE_STATES",
     "DEFAULT_STATES",
-    "FORCE_CANCEL",
     "FORCE_WARNING",
-    "MARK_CANCELLING",
     "PLAN_ACTION",
     "WINDOW_FIELDS",
+    "CancelAction",
     "CancelRequest",
     "action_for",
     "apply_cancel",

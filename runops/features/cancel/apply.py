@@ -50,9 +50,8 @@ from runops.engine.selection import (
 )
 from runops.features.cancel.plan import check_plan
 from runops.features.cancel.request import (
-    CANCEL,
-    FORCE_CANCEL,
     TERMINAL_TYPES,
+    CancelAction,
 )
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
@@ -86,7 +85,7 @@ NOT_STARTED_OR_ACTIVE = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNI
 
 def batch_key(item: PlannedRun) -> str:
     """Runs that get the same proposal can share one bulk call."""
-    return FORCE_CANCEL if item.action == FORCE_CANCEL else CANCEL
+    return CancelAction.FORCE_CANCEL if item.action == CancelAction.FORCE_CANCEL else CancelAction.CANCEL
 
 
 class CancelBatch:
@@ -138,16 +137,16 @@ class CancelBatch:
                 return result_for(item, DONE, state.name, "confirmed on re-read")
             why = f"finished meanwhile: now {state.name}" if state.name != item.state else "already finished"
             return result_for(item, SKIPPED, state.name, why)
-        if state.type == StateType.CANCELLING and item.action != FORCE_CANCEL:
+        if state.type == StateType.CANCELLING and item.action != CancelAction.FORCE_CANCEL:
             if self.ours(batch, run):
                 return result_for(item, DONE, state.name, "confirmed on re-read")
             return result_for(item, SKIPPED, state.name, "already cancelling")
-        if item.action == FORCE_CANCEL and state.type != StateType.CANCELLING:
+        if item.action == CancelAction.FORCE_CANCEL and state.type != StateType.CANCELLING:
             return result_for(item, SKIPPED, state.name, f"no longer stuck in Cancelling: now {state.name}")
         return None
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
-        force = batch_key(batch[0]) == FORCE_CANCEL
+        force = batch_key(batch[0]) == CancelAction.FORCE_CANCEL
         answers = await self.change(client, batch, force)
         results: dict[UUID, RunResult] = {
             item.run_id: _judge(item, answers[item.run_id]) for item in batch if item.run_id in answers

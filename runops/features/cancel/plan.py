@@ -29,14 +29,12 @@ from runops.engine.selection import (
 from runops.errors import BadInput
 from runops.features.cancel.request import (
     ACTIVE_TYPES,
-    CANCEL,
-    FORCE_CANCEL,
     FORCE_WARNING,
-    MARK_CANCELLING,
     MAX_SUBFLOW_DEPTH,
     PLAN_ACTION,
     POLICY,
     TERMINAL_TYPES,
+    CancelAction,
     CancelRequest,
     with_default_states,
 )
@@ -52,18 +50,18 @@ def action_for(run: FlowRun, force_stuck: bool = False) -> tuple[str, str, tuple
     if state.type == StateType.SCHEDULED:
         # AwaitingRetry may still hold infrastructure; the server then keeps it Cancelling
         if run.infrastructure_pid and state.name != "Resuming":
-            return MARK_CANCELLING, "has infrastructure: its worker stops it", ()
-        return CANCEL, "not started: becomes Cancelled", ()
+            return CancelAction.MARK_CANCELLING, "has infrastructure: its worker stops it", ()
+        return CancelAction.CANCEL, "not started: becomes Cancelled", ()
     if state.type == StateType.PAUSED:
         if state.state_details.pause_reschedule:
-            return CANCEL, "suspended, no process: becomes Cancelled", ()
-        return MARK_CANCELLING, "paused in its process: its worker stops it", ()
+            return CancelAction.CANCEL, "suspended, no process: becomes Cancelled", ()
+        return CancelAction.MARK_CANCELLING, "paused in its process: its worker stops it", ()
     if state.type == StateType.CANCELLING:
         if force_stuck:
-            return FORCE_CANCEL, "stuck in Cancelling: marked Cancelled", (FORCE_WARNING,)
+            return CancelAction.FORCE_CANCEL, "stuck in Cancelling: marked Cancelled", (FORCE_WARNING,)
         return SKIP, "already cancelling (choose force to mark stuck runs Cancelled)", ()
     # PENDING, RUNNING (also Retrying)
-    return MARK_CANCELLING, "has a process: Cancelling until its worker stops it", ()
+    return CancelAction.MARK_CANCELLING, "has a process: Cancelling until its worker stops it", ()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
@@ -17,9 +18,14 @@ from runops.engine.selection import (
 from runops.errors import BadInput
 from runops.timefmt import parse_time
 
-CANCEL = "cancel"  # not started: the server makes it Cancelled at once
-MARK_CANCELLING = "mark cancelling"  # has a process: Cancelling until its worker stops it
-FORCE_CANCEL = "force cancel"  # stuck in Cancelling: mark Cancelled (explicit option only)
+
+class CancelAction(StrEnum):
+    """What a bulk cancel does to one run, by its state (stored and printed by these values)."""
+
+    CANCEL = "cancel"  # not started: the server makes it Cancelled at once
+    MARK_CANCELLING = "mark cancelling"  # has a process: Cancelling until its worker stops it
+    FORCE_CANCEL = "force cancel"  # stuck in Cancelling: mark Cancelled (explicit option only)
+
 
 PLAN_ACTION = "cancel runs"
 DEFAULT_STATES = ("Scheduled", "Late", "AwaitingRetry", "Pending", "Running", "Paused")

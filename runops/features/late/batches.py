@@ -35,12 +35,9 @@ from runops.features.late.handler import (
 )
 from runops.features.late.recreate import create_replacements
 from runops.features.late.request import (
-    CANCEL,
     CANCEL_BATCH,
     CREATE_ATTEMPTS,
-    DELETE,
-    RECREATE,
-    RESCHEDULE,
+    LateAction,
 )
 from runops.prefect_api.client import explain, sent_once
 from runops.prefect_api.flow_runs import BULK_LIMIT
@@ -53,7 +50,7 @@ class LateBatches:
     backlog is cancelled 25 and deleted 50 a call; in-place shift and spread (every run its own
     time) go run by run through `LateRunHandler`."""
 
-    SIZES: ClassVar[dict[Hashable, int]] = {CANCEL: CANCEL_BATCH, DELETE: BULK_LIMIT}
+    SIZES: ClassVar[dict[Hashable, int]] = {LateAction.CANCEL: CANCEL_BATCH, LateAction.DELETE: BULK_LIMIT}
 
     def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
         self.each = LateRunHandler(plan, sent)
@@ -61,23 +58,23 @@ class LateBatches:
 
     @staticmethod
     def key(item: PlannedRun) -> Hashable:
-        if item.action in (RESCHEDULE, RECREATE):
-            return (item.action, item.new_time if item.action == RESCHEDULE else item.deployment)
-        return item.action if item.action in (CANCEL, DELETE) else item.run_id
+        if item.action in (LateAction.RESCHEDULE, LateAction.RECREATE):
+            return (item.action, item.new_time if item.action == LateAction.RESCHEDULE else item.deployment)
+        return item.action if item.action in (LateAction.CANCEL, LateAction.DELETE) else item.run_id
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         ids = [item.run_id for item in batch]
-        if batch[0].action == CANCEL:
+        if batch[0].action == LateAction.CANCEL:
             with sent_once(self.each.sent, ids):
                 answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
             return [await self.each.cancel(client, item, answers) for item in batch]
-        if batch[0].action == DELETE:
+        if batch[0].action == LateAction.DELETE:
             with sent_once(self.each.sent, ids):
                 deleted = await bulk_delete(client, ids, self.each.allowed)
             return [await self.each.delete(client, item, deleted) for item in batch]
-        if len(batch) > 1 and batch[0].action == RESCHEDULE and self.each.conditional:
+        if len(batch) > 1 and batch[0].action == LateAction.RESCHEDULE and self.each.conditional:
             return await self.together(client, batch)
-        if len(batch) > 1 and batch[0].action == RECREATE and self.bulk_create:
+        if len(batch) > 1 and batch[0].action == LateAction.RECREATE and self.bulk_create:
             return await self.recreate_together(client, batch)
         return [await self.each(client, item) for item in batch]
 

@@ -35,10 +35,8 @@ from runops.features.late.plan import (
 )
 from runops.features.late.recreate import replacement_fields, replacements_of
 from runops.features.late.request import (
-    CANCEL,
     CANCEL_TYPES,
-    RECREATE,
-    RESCHEDULE,
+    LateAction,
     words_time,
 )
 from runops.prefect_api import flow_runs
@@ -97,9 +95,9 @@ class LateRunHandler:
         self.sent: set[UUID] = set(sent)
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
-        if item.action == RESCHEDULE:
+        if item.action == LateAction.RESCHEDULE:
             return await self.reschedule(client, item)
-        if item.action == RECREATE:
+        if item.action == LateAction.RECREATE:
             run, skipped = await self.reread(client, item)
             if run is None:
                 return (await self.gone(client, [item]))[0]
@@ -125,18 +123,18 @@ class LateRunHandler:
         name = run.state.name if run.state else "no state"
         when = scheduled_time(run)
         if item.new_time is not None and when == item.new_time and name == "Scheduled":
-            if item.action == RESCHEDULE and item.run_id in self.sent:
+            if item.action == LateAction.RESCHEDULE and item.run_id in self.sent:
                 return result_for(item, DONE, name, "confirmed on re-read")
             # an earlier job with this plan already did it (e.g. before a failure)
             return result_for(item, SKIPPED, name, "already scheduled for the new time")
-        if item.action == CANCEL and item.run_id in self.sent and run.state_type in CANCEL_TYPES:
+        if item.action == LateAction.CANCEL and item.run_id in self.sent and run.state_type in CANCEL_TYPES:
             return result_for(item, DONE, name, "confirmed on re-read")
         if name not in self.allowed:
             return result_for(item, SKIPPED, name, f"now {name}")
         if item.scheduled_time is not None and when != item.scheduled_time:
             # someone (or something) moved it after the preview: their choice wins
             return result_for(item, SKIPPED, name, f"rescheduled meanwhile to {words_time(when)}")
-        if item.action == RECREATE and run.deployment_id is None:
+        if item.action == LateAction.RECREATE and run.deployment_id is None:
             return result_for(item, SKIPPED, item.state, "not a deployment run: cannot recreate it")
         return None
 

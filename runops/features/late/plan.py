@@ -25,11 +25,8 @@ from runops.engine.selection import (
 from runops.errors import BadInput
 from runops.features.late.request import (
     ACTION,
-    CANCEL,
-    DELETE,
     PAST_WARNING,
-    RECREATE,
-    RESCHEDULE,
+    LateAction,
     RescheduleRequest,
 )
 from runops.features.late.schedules import SCHEDULE_WARNING
@@ -79,7 +76,7 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
     chosen = runs[: request.limit] if request.limit else runs
     rest = runs[len(chosen) :]
     items: list[PlannedRun] = []
-    main_action = RECREATE if request.mode == "recreate" else RESCHEDULE
+    main_action = LateAction.RECREATE if request.mode == "recreate" else LateAction.RESCHEDULE
     schedule_made: dict[str, str] = {}  # deployment name → id, for runs its schedule made
     for run, new_time in zip(chosen, _new_times(request, chosen), strict=True):
         warnings = (PAST_WARNING,) if new_time <= now else ()
@@ -163,9 +160,9 @@ def summary(plan: Plan) -> dict[str, Any]:
     counts = plan.counts()
     return {
         "matched": plan.matched or 0,
-        "reschedule": counts.get(RESCHEDULE, 0) + counts.get(RECREATE, 0),
-        "cancel": counts.get(CANCEL, 0),
-        "delete": counts.get(DELETE, 0),
+        "reschedule": counts.get(LateAction.RESCHEDULE, 0) + counts.get(LateAction.RECREATE, 0),
+        "cancel": counts.get(LateAction.CANCEL, 0),
+        "delete": counts.get(LateAction.DELETE, 0),
         "left": int(plan.options.get("left", 0)),
         "past": len(past_items(plan, plan.created_at)),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from prefect.client.schemas.objects import StateType
 
@@ -11,7 +12,17 @@ from runops.errors import BadInput
 from runops.timefmt import ensure_utc, format_duration, in_zone, parse_duration, parse_time
 
 ACTION = "reschedule late runs"
-RESCHEDULE, RECREATE, CANCEL, DELETE = "reschedule", "recreate", "cancel", "delete"
+
+
+class LateAction(StrEnum):
+    """What a reschedule does to one run (stored and printed by these values)."""
+
+    RESCHEDULE = "reschedule"  # moved in place
+    RECREATE = "recreate"  # replaced by a copy at the new time
+    CANCEL = "cancel"  # the rest of the backlog, when asked: Cancelled
+    DELETE = "delete"  # the rest of the backlog, when asked: deleted
+
+
 POLICIES = ("shift", "fixed", "spread")
 REMAINDERS = ("leave", "cancel", "delete")
 MODES = ("in_place", "recreate")

@@ -121,13 +121,13 @@ def test_each_state_gets_what_prefects_own_cancel_does(prefect: Prefect, setting
     actions = {item.run_id: item.action for item in plan.items}
     assert len(plan) == plan.matched == 11
     expected = {
-        "Scheduled": cancel.CANCEL,
-        "Late": cancel.CANCEL,
-        "AwaitingRetry": cancel.CANCEL,
-        "Suspended": cancel.CANCEL,
-        "Pending": cancel.MARK_CANCELLING,
-        "Running": cancel.MARK_CANCELLING,
-        "Paused": cancel.MARK_CANCELLING,
+        "Scheduled": cancel.CancelAction.CANCEL,
+        "Late": cancel.CancelAction.CANCEL,
+        "AwaitingRetry": cancel.CancelAction.CANCEL,
+        "Suspended": cancel.CancelAction.CANCEL,
+        "Pending": cancel.CancelAction.MARK_CANCELLING,
+        "Running": cancel.CancelAction.MARK_CANCELLING,
+        "Paused": cancel.CancelAction.MARK_CANCELLING,
         "Completed": SKIP,
         "Failed": SKIP,
         "Cancelled": SKIP,
@@ -176,7 +176,7 @@ def test_force_marks_stuck_cancelling_runs_cancelled_with_a_warning(prefect: Pre
     plan = prefect.run(
         cancel.plan_cancel, by_deployment(deployment, ["Cancelling", "Completed"], force_stuck=True)
     )
-    assert {i.run_id: i.action for i in plan.items} == {stuck: cancel.FORCE_CANCEL, done: SKIP}
+    assert {i.run_id: i.action for i in plan.items} == {stuck: cancel.CancelAction.FORCE_CANCEL, done: SKIP}
     assert cancel.FORCE_WARNING in plan.warnings
     report = prefect.run(cancel.apply_cancel, plan, actor="t", store=audit)
     assert report.totals[DONE] == 1
