@@ -35,6 +35,7 @@ from runops.features.cancel.request import (
     POLICY,
     TERMINAL_TYPES,
     CancelAction,
+    CancelOptions,
     CancelRequest,
     with_default_states,
 )
@@ -153,7 +154,7 @@ async def plan_cancel(client: PrefectClient, request: CancelRequest) -> Plan:
         items=items,
         policy=policy,
         matched=matched,
-        options={"include_subflows": request.include_subflows, "force_stuck": request.force_stuck},
+        options=CancelOptions(request.include_subflows, request.force_stuck).as_dict(),
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
@@ -117,3 +118,14 @@ async def count_matching(client: PrefectClient, selection: RunSelection) -> int:
     """How many runs the selection matches (one `count_flow_runs` call after the names are checked)."""
     resolved = await resolve(client, with_default_states(selection))
     return await count_runs(client, resolved)
+
+
+@dataclass(frozen=True)
+class CancelOptions:
+    """A cancel plan's own choices, as its job record keeps them (`Plan.options`, JSON)."""
+
+    include_subflows: bool = False
+    force_stuck: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -18,6 +18,7 @@ from runops.features.late.batches import late_batches
 from runops.features.late.plan import (
     check_plan,
 )
+from runops.features.late.request import LateOptions
 from runops.features.late.schedules import catch_up
 from runops.store import Store
 
@@ -38,7 +39,7 @@ async def apply_reschedule(
     """Apply a previewed plan as a job; refuses (nothing changes) if new times are in the past
     without consent. `sent`: runs an earlier process of this job may have changed (a resume)."""
     check_plan(plan)
-    made = dict(plan.options.get("schedule_made") or {})
+    made = LateOptions.of(plan.options).schedule_made
 
     async def keep_schedules_going(client: PrefectClient, report: Report) -> list[str]:
         return await catch_up(client, report.results, made) if made else []

@@ -37,6 +37,7 @@ from runops.features.late.recreate import replacement_fields, replacements_of
 from runops.features.late.request import (
     CANCEL_TYPES,
     LateAction,
+    LateOptions,
     words_time,
 )
 from runops.prefect_api import flow_runs
@@ -87,7 +88,7 @@ class LateRunHandler:
     """Acts on one planned run, only if it is still as the preview saw it (else skipped, with why)."""
 
     def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
-        self.allowed = tuple(plan.options.get("states") or ("Late",))
+        self.allowed = LateOptions.of(plan.options).states
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs a request of this job may have changed although no answer said so (`sent_once`, or
         # a process of this job that died before it wrote their answers): found as this job

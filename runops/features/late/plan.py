@@ -27,6 +27,7 @@ from runops.features.late.request import (
     ACTION,
     PAST_WARNING,
     LateAction,
+    LateOptions,
     RescheduleRequest,
 )
 from runops.features.late.schedules import SCHEDULE_WARNING
@@ -101,14 +102,14 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
         policy=policy,
         matched=len(runs),
         created_at=now,
-        options={
-            "states": list(request.states),
-            "mode": request.mode,
-            "remainder": request.remainder,
-            "allow_past": request.allow_past,
-            "left": len(rest) if request.remainder == "leave" else 0,
-            "schedule_made": schedule_made,
-        },
+        options=LateOptions(
+            states=request.states,
+            mode=request.mode,
+            remainder=request.remainder,
+            allow_past=request.allow_past,
+            left=len(rest) if request.remainder == "leave" else 0,
+            schedule_made=schedule_made,
+        ).as_dict(),
     )
 
 
@@ -134,7 +135,7 @@ def _item(
 
 def with_consent(plan: Plan) -> Plan:
     """The same plan with the user's explicit consent to new times in the past."""
-    return replace(plan, options={**plan.options, "allow_past": True})
+    return replace(plan, options=replace(LateOptions.of(plan.options), allow_past=True).as_dict())
 
 
 def past_items(plan: Plan, now: datetime | None = None) -> list[PlannedRun]:
@@ -148,7 +149,7 @@ def check_plan(plan: Plan) -> None:
     if not plan.to_change:
         raise BadInput("Nothing to do: no late runs match this selection.")
     past = past_items(plan)
-    if past and not plan.options.get("allow_past"):
+    if past and not LateOptions.of(plan.options).allow_past:
         raise BadInput(
             f"{len(past):,} new time(s) are in the past (e.g. {past[0].name}); those runs would be "
             "Late again at once. Choose later times, or confirm that this is what you want."
@@ -163,6 +164,6 @@ def summary(plan: Plan) -> dict[str, Any]:
         "reschedule": counts.get(LateAction.RESCHEDULE, 0) + counts.get(LateAction.RECREATE, 0),
         "cancel": counts.get(LateAction.CANCEL, 0),
         "delete": counts.get(LateAction.DELETE, 0),
-        "left": int(plan.options.get("left", 0)),
+        "left": LateOptions.of(plan.options).left,
         "past": len(past_items(plan, plan.created_at)),
     }

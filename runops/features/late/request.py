@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from prefect.client.schemas.objects import StateType
 
@@ -190,3 +192,26 @@ class RescheduleRequest:
 def words_time(value: object, zone: str = "UTC") -> str:
     assert isinstance(value, datetime)
     return in_zone(value, zone)
+
+
+@dataclass(frozen=True)
+class LateOptions:
+    """A reschedule plan's own choices, as its job record keeps them (`Plan.options`, JSON)."""
+
+    states: tuple[str, ...] = ("Late",)
+    mode: str = "in_place"
+    remainder: str = "leave"
+    allow_past: bool = False  # the lead confirmed new times in the past
+    left: int = 0  # late runs left as they are (remainder "leave")
+    # deployment name → id, for deployments whose schedule made runs moved in place
+    schedule_made: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "states": list(self.states)}
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any]) -> LateOptions:
+        known = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
+        if "states" in known:
+            known["states"] = tuple(known["states"] or ("Late",))
+        return cls(**known)
