@@ -14,6 +14,7 @@ from __future__ import annotations
 import typer
 
 from runops.cli.cancel import cancel_runs
+from runops.cli.dashboard import dashboard
 from runops.cli.demo import demo_app
 from runops.cli.history import doctor, history_cmd
 from runops.cli.jobs import jobs_app
@@ -31,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("cancel")(cancel_runs)
 app.command("history")(history_cmd)
 app.command("doctor")(doctor)
+app.command("dashboard")(dashboard)
 
 
 def main() -> None:
