@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## Serve the dashboard (starts the embedded Prefect server with demo data unless PREFECT_API_URL is set)
 dashboard: $(STAMP)
-	$(BIN)/python -m runops.dev.launcher
+	$(BIN)/runops dashboard
 
 ## The whole suite: service layer, pages (AppTest) and browser tests (Debian Chromium)
 test: $(STAMP) chromium
@@ -62,7 +62,7 @@ services:
 	fi
 
 # The launcher test starts its own embedded SQLite server whatever the backend: `make test` covers it.
-BACKEND_SKIP := --ignore=tests/runops/test_launcher.py
+BACKEND_SKIP := --ignore=tests/runops/dev/test_launcher.py
 
 ## Service layer and pages against a Prefect server on PostgreSQL (a throwaway cluster)
 test-postgres: $(STAMP) services

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.nav import available
@@ -10,6 +12,6 @@ st.set_page_config(page_title="runops", page_icon=":material/tune:", layout="wid
 
 pages = [
     st.Page(spec.path, title=spec.title, icon=spec.icon, default=(index == 0))
-    for index, spec in enumerate(available())
+    for index, spec in enumerate(available(Path(__file__).resolve().parent))
 ]
 st.navigation(pages).run()

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from runops.prefect_api.client import Health, health
+from runops.prefect_api.health import Health, health
 from runops.settings import Settings, public_url
 from ui import context
 from ui.operation import inert

@@ -25,6 +25,7 @@ PAGES = (
 )
 
 
-def available() -> list[PageSpec]:
-    """Pages whose file exists in this build."""
-    return [page for page in PAGES if (ROOT / page.path).exists()]
+def available(root: Path = ROOT) -> list[PageSpec]:
+    """Pages whose file exists in this build; `root` is app.py's folder (a checkout, or where a
+    wheel installed it)."""
+    return [page for page in PAGES if (root / page.path).exists()]

@@ -4,6 +4,9 @@ A second entrypoint over the same service functions as the pages; it adds only a
 parsing, confirmation, a progress bar and output (text or one JSON document).
 Exit codes: 0 done or nothing to do · 1 some runs failed · 2 bad input or refused ·
 3 API unreachable, unauthorised or not configured.
+
+Commands import the engine, prefect and pandas inside their bodies: `runops --help` and
+`runops doctor` must not pay for them (prefect alone takes most of a second to import).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import typer
 
 from runops.cli.cancel import cancel_runs
+from runops.cli.dashboard import dashboard
 from runops.cli.demo import demo_app
 from runops.cli.history import doctor, history_cmd
 from runops.cli.jobs import jobs_app
@@ -28,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("cancel")(cancel_runs)
 app.command("history")(history_cmd)
 app.command("doctor")(doctor)
+app.command("dashboard")(dashboard)
 
 
 def main() -> None:

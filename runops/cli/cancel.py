@@ -15,10 +15,6 @@ from runops.cli.common import (
     local_zone,
     words,
 )
-from runops.cli.output import (
-    run_job,
-)
-from runops.features import cancel
 
 
 def cancel_runs(
@@ -47,6 +43,9 @@ def cancel_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel every matching run: not started → Cancelled, Pending/Running → Cancelling; finished runs untouched."""
+    from runops.cli.output import run_job
+    from runops.features import cancel
+
     with words():
         selection = cancel.build_selection(
             states=tuple(state or ()),

@@ -8,16 +8,17 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from runops.engine.execute import StopSignal
 from runops.errors import RunopsError
 from runops.settings import Settings
-from runops.store import Store, default_store
-from runops.store.jobs import INTERRUPTED
+
+if TYPE_CHECKING:  # the engine and the store load with the commands that use them: `--help` stays fast
+    from runops.engine.execute import StopSignal
+    from runops.store import Store
 
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130  # stopped before every run was answered (Ctrl-C): resume finishes it
@@ -76,6 +77,8 @@ def _etc_timezone() -> str:
 
 
 def store_of(s: Settings) -> Store:
+    from runops.store import default_store
+
     return default_store(s.home)
 
 
@@ -83,6 +86,7 @@ def store_of(s: Settings) -> Store:
 def ctrl_c_stops(stop: StopSignal) -> Iterator[None]:
     """The first Ctrl-C stops sending (answers in flight are awaited and recorded); a second one
     leaves at once (the job is then found interrupted, and a resume re-reads what was in flight)."""
+    from runops.store.jobs import INTERRUPTED
 
     def on_sigint(_signum: int, _frame: object) -> None:
         if stop():

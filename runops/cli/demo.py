@@ -12,7 +12,6 @@ from runops.cli.common import (
     words,
 )
 from runops.errors import BadInput
-from runops.prefect_api.client import call
 from runops.settings import Settings
 
 demo_app = typer.Typer(help="Demo data for the embedded server.", no_args_is_help=True)
@@ -27,6 +26,7 @@ def demo_seed(
 ) -> None:
     """Seed demo data into the embedded server (started for the purpose), or into a server named explicitly."""
     from runops.dev import demo
+    from runops.prefect_api.client import call
 
     with words():
         if api_url:

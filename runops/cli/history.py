@@ -17,8 +17,6 @@ from runops.cli.common import (
     settings,
     words,
 )
-from runops.features import history
-from runops.prefect_api.client import call, health
 from runops.timefmt import format_duration
 
 
@@ -32,6 +30,9 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The last N completed runs with durations and start lateness."""
+    from runops.features import history
+    from runops.prefect_api.client import call
+
     s = settings()
     with words():
         request = history.HistoryRequest(
@@ -60,6 +61,8 @@ def history_cmd(
 
 def doctor() -> None:
     """Which API, whether it is healthy, its version and the credentials in use — in words."""
+    from runops.prefect_api.health import health
+
     s = settings()
     result = health(s)
     typer.echo(f"API:         {s.api_url or 'not set'}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,16 +17,10 @@ from runops.cli.common import (
     store_of,
     words,
 )
-from runops.cli.output import (
-    confirm,
-    finish,
-    progress_bar,
-)
-from runops.engine import jobs
-from runops.engine.execute import StopSignal
 from runops.errors import BadInput
-from runops.prefect_api.client import call
-from runops.store.jobs import RUNNING, Job, JobBusy
+
+if TYPE_CHECKING:  # the engine and the store load with the commands that use them: `--help` stays fast
+    from runops.store.jobs import Job
 
 jobs_app = typer.Typer(help="Jobs: every change runops made or is making; resume one.", no_args_is_help=True)
 
@@ -99,6 +93,12 @@ def jobs_resume(
 ) -> None:
     """Finish a stopped, interrupted or failed job: every run not yet done is re-read and changed
     only if it is still as the plan found it (never twice)."""
+    from runops.cli.output import confirm, finish, progress_bar
+    from runops.engine import jobs
+    from runops.engine.execute import StopSignal
+    from runops.prefect_api.client import call
+    from runops.store.jobs import RUNNING, JobBusy
+
     s = settings()
     with words():
         store = store_of(s)

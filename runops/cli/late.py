@@ -16,12 +16,7 @@ from runops.cli.common import (
     settings,
     words,
 )
-from runops.cli.output import (
-    run_job,
-)
 from runops.errors import BadInput
-from runops.features import late, overview
-from runops.prefect_api.client import call
 from runops.timefmt import format_duration
 
 late_app = typer.Typer(help="Late runs: list them, reschedule them.", no_args_is_help=True)
@@ -34,6 +29,9 @@ def late_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List late runs (all of them, newest scheduled first)."""
+    from runops.features import overview
+    from runops.prefect_api.client import call
+
     with words():
         rows = call(settings(), overview.list_late, tuple(deployment or ()), tuple(state or ("Late",)))
     if as_json:
@@ -87,6 +85,9 @@ def late_reschedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Reschedule late runs of one or more deployments (in place: same run, id and history)."""
+    from runops.cli.output import run_job
+    from runops.features import late
+
     with words():
         chosen = [name for name, value in (("--delay", delay), ("--at", at), ("--spread", spread)) if value]
         if len(chosen) != 1:

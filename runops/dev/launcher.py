@@ -1,4 +1,4 @@
-"""`make dashboard`: connect to PREFECT_API_URL, or start the embedded Prefect server (seeded once), then serve.
+"""`runops dashboard`: connect to PREFECT_API_URL, or start the embedded Prefect server (seeded once), then serve.
 
 Ctrl-C (or SIGTERM) stops the dashboard and the embedded server together; both run in their
 own process groups, which are stopped as a whole, so nothing is left behind.
@@ -6,7 +6,6 @@ own process groups, which are stopped as a whole, so nothing is left behind.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -33,15 +32,8 @@ def _seed(settings: Settings, database_url: str) -> None:
     _say(call(settings, demo.seed, database_url))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runops.dev.launcher", description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RUNOPS_DASHBOARD_PORT", "8501")))
-    parser.add_argument(
-        "--prefect-port", type=int, default=int(os.environ.get("RUNOPS_PREFECT_PORT", "4200"))
-    )
-    parser.add_argument("--no-demo", action="store_true", help="do not seed demo data on the first start")
-    args = parser.parse_args(argv)
-
+def serve(port: int = 8501, prefect_port: int = 4200, demo: bool = True) -> int:
+    """Serve until Ctrl-C, SIGTERM or the dashboard's exit; returns the exit code."""
     home = Path(os.environ.get("RUNOPS_HOME") or ".runops").resolve()
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -63,17 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         if env.get("PREFECT_API_URL"):
             _say(f"Using the Prefect API at {env['PREFECT_API_URL']} (PREFECT_API_URL).")
         else:
-            server = LocalPrefectServer(home / "server", port=args.prefect_port, ui=True)
+            server = LocalPrefectServer(home / "server", port=prefect_port, ui=True)
             _say(f"Starting the embedded Prefect server (data in {server.home})…")
             server.start()
             _say(f"Prefect server: {server.api_url} · Prefect UI: {server.ui_url}")
             env["PREFECT_API_URL"] = server.api_url
             env.setdefault("PREFECT_UI_URL", server.ui_url)
             marker = home / "demo-seeded"
-            if not args.no_demo and not marker.exists():
+            if demo and not marker.exists():
                 _seed(Settings(api_url=server.api_url), str(server.database_url))
                 marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
-        dashboard, url = start_dashboard(env, port=args.port, log_path=home / "dashboard.log")
+        dashboard, url = start_dashboard(env, port=port, log_path=home / "dashboard.log")
         (home / "launcher.json").write_text(
             json.dumps(
                 {
@@ -105,7 +97,3 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         _say("Stopped." if stopping or dashboard is not None else "Done.")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,10 @@
-"""The one place that builds the Prefect client, translates its errors, and checks health."""
+"""The one place that builds the Prefect client; its errors and the health check live in `health`."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -18,22 +15,11 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.settings import Settings as PrefectSettings
 
-from runops.errors import (
-    ApiError,
-    ApiUnauthorized,
-    ApiUnreachable,
-    ConfigError,
-    NotPrefectApi,
-    RunopsError,
-)
+from runops.errors import ConfigError, RunopsError
+from runops.prefect_api.health import MISSING_URL, explain, run_sync
 from runops.settings import Settings
 
 T = TypeVar("T")
-
-MISSING_URL = (
-    "PREFECT_API_URL is not set. Start the dashboard with `make dashboard` (it starts a local "
-    "Prefect server) or set PREFECT_API_URL to your Prefect API (plus PREFECT_API_KEY for Cloud)."
-)
 
 
 def client_retries() -> int:
@@ -110,47 +96,6 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     )
 
 
-def explain(exc: BaseException, api_url: str | None = None) -> RunopsError:
-    """Turn a client/transport exception into an error with a message in words."""
-    if isinstance(exc, RunopsError):
-        return exc
-    where = f" at {api_url}" if api_url else ""
-    if isinstance(exc, httpx.HTTPStatusError):
-        code = exc.response.status_code
-        if code in (401, 403):
-            return ApiUnauthorized(
-                f"The Prefect API{where} refused the credentials (HTTP {code}). Check "
-                "PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING (self-hosted)."
-            )
-        if code == 404:
-            return NotPrefectApi(
-                f"{api_url or 'The server'} answered 404 for {exc.request.url.path}: it does not "
-                "look like a Prefect 3 API (the URL usually ends in /api)."
-            )
-        if code in (429, 502, 503, 504):
-            return ApiError(f"The Prefect API{where} is overloaded or restarting (HTTP {code}); try again.")
-        return ApiError(f"The Prefect API{where} answered HTTP {code}: {_detail(exc.response)}")
-    if isinstance(exc, httpx.TimeoutException):
-        return ApiUnreachable(f"The Prefect API{where} did not answer in time ({type(exc).__name__}).")
-    if isinstance(exc, httpx.ConnectError):
-        return ApiUnreachable(f"Cannot reach the Prefect API{where}: {exc or 'connection failed'}.")
-    if isinstance(exc, httpx.TransportError):
-        return ApiUnreachable(f"The connection to the Prefect API{where} broke: {exc or type(exc).__name__}.")
-    if isinstance(exc, (ValueError, TypeError)) and "json" in str(exc).lower():
-        return NotPrefectApi(f"The server{where} did not answer with Prefect's JSON.")
-    return ApiError(f"Unexpected error talking to the Prefect API{where}: {type(exc).__name__}: {exc}")
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])[:300]
-    return str(body)[:300]
-
-
 @asynccontextmanager
 async def open_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
@@ -181,48 +126,3 @@ def call(
             return await action(client, *args, **kwargs)
 
     return run_sync(main)
-
-
-def run_sync(main: Callable[[], Awaitable[T]]) -> T:
-    """`asyncio.run(main())`, or in a worker thread when this thread already runs a loop
-    (Playwright's sync API does, in browser tests)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())  # type: ignore[arg-type]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, main()).result()  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Health:
-    api_url: str | None
-    ok: bool
-    message: str
-    server_version: str | None = None
-    auth: str = "none"
-
-
-async def check_health(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Health:
-    """Is the API reachable, a Prefect API, and do the credentials work? In words."""
-    if not settings.api_url:
-        return Health(None, False, MISSING_URL)
-    try:
-        async with open_client(settings, transport) as client:
-            health = await client.request("GET", "/health")
-            if health.json() is not True:
-                raise NotPrefectApi(f"{settings.api_url}/health did not answer like a Prefect API.")
-            version = (await client.request("GET", "/admin/version")).json()
-            # /health stays open on a server with auth: an authenticated read proves the key.
-            await client.request("POST", "/flow_runs/count", json={})
-    except ApiError as exc:
-        return Health(settings.api_url, False, str(exc), auth=settings.auth_kind)
-    except RunopsError as exc:
-        return Health(settings.api_url, False, str(exc), auth=settings.auth_kind)
-    except Exception as exc:
-        return Health(settings.api_url, False, str(explain(exc, settings.api_url)), auth=settings.auth_kind)
-    return Health(settings.api_url, True, "ok", server_version=str(version), auth=settings.auth_kind)
-
-
-def health(settings: Settings) -> Health:
-    return run_sync(lambda: check_health(settings))

@@ -1,4 +1,4 @@
-"""`make dashboard`'s launcher: embedded server + demo data + dashboard, and nothing left after Ctrl-C."""
+"""`runops dashboard` (what `make dashboard` runs): embedded server + demo data + dashboard, and nothing left after Ctrl-C."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _start(home: Path, port: int, prefect_port: int) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "runops.dev.launcher",
+            "runops",
+            "dashboard",
             "--port",
             str(port),
             "--prefect-port",

@@ -6,7 +6,8 @@ import pytest
 
 from runops.dev.server import free_port
 from runops.errors import ApiUnreachable, ConfigError
-from runops.prefect_api.client import call, check_health, health
+from runops.prefect_api.client import call
+from runops.prefect_api.health import check_health, health
 from runops.settings import Settings, derive_ui_url
 
 
