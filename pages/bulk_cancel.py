@@ -23,6 +23,7 @@ from ui.operation import (
     link_config,
     start_if_confirmed,
 )
+from ui.state import operation_state, widget_key
 
 KEY = "cancel"
 PREVIEW_ROWS = 200
@@ -37,8 +38,7 @@ ACTION_LABELS = {
 
 def stale() -> None:
     """A changed filter makes the preview out of date: it has to be made again."""
-    for suffix in ("preview", "plan", "dialog"):
-        st.session_state.pop(f"{KEY}.{suffix}", None)
+    operation_state(KEY).stale()
 
 
 def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
@@ -79,21 +79,27 @@ with st.container(border=True):
         "States",
         list(cancel.CANCELLABLE_STATES),
         default=list(cancel.DEFAULT_STATES),
-        key=f"{KEY}.states",
+        key=widget_key(KEY, "states"),
         on_change=stale,
         help="Cancelling: runs stuck there (their worker never confirmed). They are skipped unless "
         "you choose force below.",
     )
     c1, c2, c3, c4 = st.columns(4)
     deployments = c1.multiselect(
-        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+        "Deployments",
+        options.deployments,
+        key=widget_key(KEY, "deployments"),
+        on_change=stale,
+        placeholder="any",
     )
-    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    flows = c2.multiselect(
+        "Flows", options.flows, key=widget_key(KEY, "flows"), on_change=stale, placeholder="any"
+    )
     pools = c3.multiselect(
-        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+        "Work pools", options.work_pools, key=widget_key(KEY, "pools"), on_change=stale, placeholder="any"
     )
     tags = c4.text_input(
-        "Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly, team-a"
+        "Tags (all of them)", key=widget_key(KEY, "tags"), on_change=stale, placeholder="e.g. nightly, team-a"
     )
     c1, c2, c3 = st.columns([1, 1, 1])
     window_on = c1.radio(
@@ -101,22 +107,24 @@ with st.container(border=True):
         list(cancel.WINDOW_FIELDS),
         format_func=cancel.WINDOW_FIELDS.get,
         horizontal=True,
-        key=f"{KEY}.window_on",
+        key=widget_key(KEY, "window_on"),
         on_change=stale,
     )
     window_from = c2.text_input(
         "From",
-        key=f"{KEY}.from",
+        key=widget_key(KEY, "from"),
         on_change=stale,
         placeholder="open",
         help="now-6h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
     )
-    window_to = c3.text_input("To", key=f"{KEY}.to", on_change=stale, placeholder="open")
+    window_to = c3.text_input("To", key=widget_key(KEY, "to"), on_change=stale, placeholder="open")
     c1, c2 = st.columns(2)
-    include_subflows = c1.checkbox("Also cancel their sub-flow runs", key=f"{KEY}.subflows", on_change=stale)
+    include_subflows = c1.checkbox(
+        "Also cancel their sub-flow runs", key=widget_key(KEY, "subflows"), on_change=stale
+    )
     force = c2.checkbox(
         "Force-cancel runs stuck in Cancelling",
-        key=f"{KEY}.force",
+        key=widget_key(KEY, "force"),
         on_change=stale,
         help="Only for runs whose worker never confirmed the cancel. Their process may still be running.",
     )
@@ -147,7 +155,7 @@ with st.container(border=True):
         matching = 0
         st.error(inert(exc))
     preview = st.button(
-        "Preview", icon=":material/preview:", key=f"{KEY}.preview-button", disabled=not matching
+        "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
     )
 
 if preview and request is not None:
@@ -155,15 +163,14 @@ if preview and request is not None:
     forget_job(KEY)
     try:
         with st.spinner("Reading every matching run…"):
-            st.session_state[f"{KEY}.preview"] = call(settings, cancel.plan_cancel, request)
+            operation_state(KEY).preview = call(settings, cancel.plan_cancel, request)
     except RunopsError as exc:
         st.error(inert(exc))
 
 
-if start_if_confirmed(KEY, settings):
-    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
-
-plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+start_if_confirmed(KEY, settings)
+state = operation_state(KEY)
+plan = state.preview
 if plan is not None:
     st.subheader("Preview")
     st.markdown(f"**Selection:** {inert(plan.selection)}")
@@ -179,7 +186,7 @@ if plan is not None:
             f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "
             "will be acted on."
         )
-    st.session_state[f"{KEY}.plan"] = plan
+    state.plan = plan
     why_not = refusal()
     if why_not:
         st.info(inert(why_not), icon=":material/lock:")

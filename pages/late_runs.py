@@ -24,6 +24,7 @@ from ui.operation import (
     link_config,
     start_if_confirmed,
 )
+from ui.state import operation_state, widget_key
 
 KEY = "late"
 PREVIEW_ROWS = 200
@@ -39,8 +40,8 @@ REST_LABELS = {"leave": "Leave them as they are", "cancel": "Cancel them", "dele
 
 def stale() -> None:
     """Any changed input makes the preview out of date: it has to be made again."""
-    for suffix in ("preview", "plan", "dialog", "consent"):
-        st.session_state.pop(f"{KEY}.{suffix}", None)
+    operation_state(KEY).stale()
+    st.session_state.pop(widget_key(KEY, "consent"), None)
 
 
 def preview_frame(plan: Plan, settings: Settings, now: datetime) -> pd.DataFrame:
@@ -80,19 +81,23 @@ with st.container(border=True):
     deployments = c1.multiselect(
         "Deployments",
         choices,
-        key=f"{KEY}.deployments",
+        key=widget_key(KEY, "deployments"),
         on_change=stale,
         placeholder="Choose one or more deployments",
     )
     states = c2.multiselect(
-        "States", list(late.RESCHEDULABLE_STATES), default=["Late"], key=f"{KEY}.states", on_change=stale
+        "States",
+        list(late.RESCHEDULABLE_STATES),
+        default=["Late"],
+        key=widget_key(KEY, "states"),
+        on_change=stale,
     )
     policy = st.radio(
         "New time",
         list(POLICY_LABELS),
         format_func=POLICY_LABELS.get,
         horizontal=True,
-        key=f"{KEY}.policy",
+        key=widget_key(KEY, "policy"),
         on_change=stale,
     )
     c1, c2 = st.columns(2)
@@ -102,7 +107,7 @@ with st.container(border=True):
         delay = c1.text_input(
             "Delay from each run's scheduled time",
             value="6h",
-            key=f"{KEY}.delay",
+            key=widget_key(KEY, "delay"),
             on_change=stale,
             help="People's units: 6h, 90m, 2d, 1h 30m.",
         )
@@ -110,16 +115,16 @@ with st.container(border=True):
         at = c1.text_input(
             "New time",
             value="now+1h",
-            key=f"{KEY}.at",
+            key=widget_key(KEY, "at"),
             on_change=stale,
             help="now+2h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
         )
     else:
-        start = c1.text_input("Window start", value="now+10m", key=f"{KEY}.start", on_change=stale)
+        start = c1.text_input("Window start", value="now+10m", key=widget_key(KEY, "start"), on_change=stale)
         end = c2.text_input(
             "Window end",
             value="now+2h",
-            key=f"{KEY}.end",
+            key=widget_key(KEY, "end"),
             on_change=stale,
             help="Runs are spread evenly from start to end, oldest first, so a returning worker "
             "is not flooded.",
@@ -128,7 +133,7 @@ with st.container(border=True):
     if long_delay:  # 99999d or a year typed wrong is a typo far more often than a plan
         allow_long = st.checkbox(
             "Yes, more than 30 days",
-            key=f"{KEY}.allow_long",
+            key=widget_key(KEY, "allow_long"),
             on_change=stale,
             help="This moves runs more than a month ahead.",
         )
@@ -136,7 +141,7 @@ with st.container(border=True):
     limit_text = c1.text_input(
         "Reschedule the most recent N",
         placeholder="all of them",
-        key=f"{KEY}.limit",
+        key=widget_key(KEY, "limit"),
         on_change=stale,
         help="A positive whole number, e.g. 10; empty for all of them.",
     )
@@ -152,7 +157,7 @@ with st.container(border=True):
         list(REST_LABELS),
         format_func=REST_LABELS.get,
         horizontal=True,
-        key=f"{KEY}.rest",
+        key=widget_key(KEY, "rest"),
         on_change=stale,
         disabled=limit is None,
         help="Only when N is set: what happens to the older late runs. Cancel and delete only touch "
@@ -161,7 +166,7 @@ with st.container(border=True):
     with st.expander("Advanced"):
         recreate = st.checkbox(
             "Recreate instead of rescheduling in place",
-            key=f"{KEY}.recreate",
+            key=widget_key(KEY, "recreate"),
             on_change=stale,
             help="The old recipe, done right: a new run with every field copied is created first, "
             "the original is deleted after. The run gets a new id and loses its history.",
@@ -169,7 +174,7 @@ with st.container(border=True):
     preview = st.button(
         "Preview",
         icon=":material/preview:",
-        key=f"{KEY}.preview-button",
+        key=widget_key(KEY, "preview-button"),
         disabled=(long_delay and not allow_long) or bool(limit_error),
         help="Tick “Yes, more than 30 days” first." if long_delay and not allow_long else None,
     )
@@ -193,15 +198,14 @@ if preview:
             zone=timezone().key,
         )
         with st.spinner("Reading late runs…"):
-            st.session_state[f"{KEY}.preview"] = call(settings, late.plan_reschedule, request)
+            operation_state(KEY).preview = call(settings, late.plan_reschedule, request)
     except RunopsError as exc:
         st.error(inert(exc))  # messages can quote deployment names
 
 
-if start_if_confirmed(KEY, settings):
-    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
-
-plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+start_if_confirmed(KEY, settings)
+state = operation_state(KEY)
+plan = state.preview
 if plan is not None:
     counts = late.summary(plan)
     st.subheader("Preview")
@@ -222,10 +226,10 @@ if plan is not None:
                 icon=":material/warning:",
             )
             consent = st.checkbox(
-                f"Yes, schedule {counts['past']:,} run(s) in the past anyway", key=f"{KEY}.consent"
+                f"Yes, schedule {counts['past']:,} run(s) in the past anyway", key=widget_key(KEY, "consent")
             )
-        # the dialog applies `{KEY}.plan`: the preview, with the consent when it was given
-        st.session_state[f"{KEY}.plan"] = late.with_consent(plan) if counts["past"] and consent else plan
+        # the dialog applies `state.plan`: the preview, with the consent when it was given
+        state.plan = late.with_consent(plan) if counts["past"] and consent else plan
         st.dataframe(
             preview_frame(plan, settings, datetime.now(UTC)),
             hide_index=True,
@@ -242,7 +246,7 @@ if plan is not None:
             st.info(inert(why_not), icon=":material/lock:")
         confirm_button(
             KEY,
-            st.session_state[f"{KEY}.plan"],
+            state.plan,
             "Apply to {n} runs…",
             settings,
             disabled=bool(why_not) or not consent,

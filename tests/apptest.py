@@ -30,7 +30,7 @@ def finish_job(at: AppTest, key: str, timeout: float = 120) -> str:
     rerun the page to show its report; returns the job's id."""
     from runops.engine.runner import RUNNER
 
-    job_id = at.session_state[f"{key}.job"]
+    job_id = at.session_state[f"{key}.state"].job
     assert RUNNER.wait(job_id, timeout), f"job {job_id} still running after {timeout}s"
     at.run()
     assert not at.exception, at.exception

@@ -1,12 +1,4 @@
-"""The shared confirm → job flow of every mutating page.
-
-State per operation `key` in st.session_state:
-  {key}.plan    the previewed Plan (frozen; what the dialog shows and the job applies)
-  {key}.dialog  True while the confirmation dialog is open
-  {key}.go      set by the dialog's Confirm (an on_click callback, so AppTest can drive it)
-  {key}.reason  the reason typed in the dialog
-  {key}.job     the id of the job Confirm started (also in the URL: `?job=<id>`)
-"""
+"""The shared confirm → job flow of every mutating page (its state: `ui.state.OperationState`)."""
 
 from __future__ import annotations
 
@@ -21,6 +13,7 @@ from runops.errors import RunopsError
 from runops.settings import Settings
 from ui import context
 from ui.fmt import local_time
+from ui.state import operation_state, widget_key
 
 TYPE_TO_CONFIRM_ABOVE = 25
 WORD_JOINER = "\u2060"
@@ -64,18 +57,17 @@ def show_plan(plan: Plan, settings: Settings, limit: int = 200) -> None:
 
 
 def _close(key: str) -> None:
-    st.session_state[f"{key}.dialog"] = False
+    operation_state(key).dialog = False
 
 
 def _confirm(key: str, n: int) -> None:
     # The typed count is checked here, not by disabling the button: a count typed without Enter
     # is committed by the click itself, and a disabled button would swallow that first click.
-    if n > TYPE_TO_CONFIRM_ABOVE and not typed_matches(st.session_state.get(f"{key}.typed"), n):
-        st.session_state[f"{key}.mistyped"] = True
+    state = operation_state(key)
+    if n > TYPE_TO_CONFIRM_ABOVE and not typed_matches(st.session_state.get(widget_key(key, "typed")), n):
+        state.mistyped = True
         return
-    st.session_state[f"{key}.dialog"] = False
-    st.session_state[f"{key}.go"] = True
-    st.session_state.pop(f"{key}.mistyped", None)
+    state.dialog, state.go, state.mistyped = False, True, False
 
 
 def typed_matches(typed: object, n: int) -> bool:
@@ -83,9 +75,9 @@ def typed_matches(typed: object, n: int) -> bool:
 
 
 def _open(key: str) -> None:
-    st.session_state[f"{key}.dialog"] = True
-    st.session_state.pop(f"{key}.typed", None)
-    st.session_state.pop(f"{key}.mistyped", None)
+    state = operation_state(key)
+    state.dialog, state.mistyped = True, False
+    st.session_state.pop(widget_key(key, "typed"), None)
 
 
 def confirm_button(
@@ -104,16 +96,16 @@ def confirm_button(
         disabled=disabled or n == 0,
         on_click=_open,
         args=(key,),
-        key=f"{key}.open",
+        key=widget_key(key, "open"),
     )
-    if st.session_state.get(f"{key}.dialog"):
+    if operation_state(key).dialog:
         _dialog(key, plan, settings, confirm_label)
 
 
 def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> None:
     @st.dialog(f"Confirm: {plan.action}", width="large", on_dismiss=lambda: _close(key))
     def body() -> None:
-        if not st.session_state.get(f"{key}.dialog"):
+        if not operation_state(key).dialog:
             # Confirm/Cancel ran their callback. A dialog is a fragment: its buttons rerun only the
             # dialog, so without a full rerun it would stay open and the page would never apply.
             st.rerun()
@@ -141,13 +133,13 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
         )
         st.text_input(
             "Reason (optional)",
-            key=f"{key}.reason",
+            key=widget_key(key, "reason"),
             placeholder="e.g. INC-4711 database failover",
             help="Kept with the job and in the audit log.",
         )
         if n > TYPE_TO_CONFIRM_ABOVE:
-            typed = st.text_input(f"Type {n} to confirm", key=f"{key}.typed")
-            if st.session_state.get(f"{key}.mistyped") and not typed_matches(typed, n):
+            typed = st.text_input(f"Type {n} to confirm", key=widget_key(key, "typed"))
+            if operation_state(key).mistyped and not typed_matches(typed, n):
                 st.error(f"Type {n} (the number of runs that will change) to confirm; nothing changed.")
         left, right = st.columns(2)
         left.button(
@@ -155,10 +147,10 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
             type="primary",
             on_click=_confirm,
             args=(key, n),
-            key=f"{key}.confirm",
+            key=widget_key(key, "confirm"),
             width="stretch",
         )
-        right.button("Go back", on_click=_close, args=(key,), key=f"{key}.cancel", width="stretch")
+        right.button("Go back", on_click=_close, args=(key,), key=widget_key(key, "cancel"), width="stretch")
 
     body()
 
@@ -182,9 +174,11 @@ _inert = inert  # the name other modules used first
 def start_if_confirmed(key: str, settings: Settings) -> str | None:
     """After Confirm: record the job and start it in the dashboard's background executor (it
     outlives this page's script run and the browser tab); its id goes into the URL."""
-    if not st.session_state.pop(f"{key}.go", False):
+    state = operation_state(key)
+    if not state.go:
         return None
-    plan: Plan | None = st.session_state.get(f"{key}.plan")
+    state.go = False
+    plan = state.plan
     if plan is None:
         st.error("Nothing to apply: preview again.")
         return None
@@ -194,14 +188,13 @@ def start_if_confirmed(key: str, settings: Settings) -> str | None:
             context.store(),
             plan,
             actor=context.actor(),
-            reason=str(st.session_state.get(f"{key}.reason") or ""),
+            reason=str(st.session_state.get(widget_key(key, "reason")) or ""),
         )
     except RunopsError as exc:
         st.error(inert(exc))
         return None
-    st.session_state[f"{key}.job"] = job_id
-    st.session_state.pop(f"{key}.plan", None)
-    st.session_state.pop(f"{key}.reason", None)
+    state.job, state.plan, state.preview = job_id, None, None  # the job shows what happens now
+    st.session_state.pop(widget_key(key, "reason"), None)
     st.query_params["job"] = job_id
     return job_id
 
@@ -209,14 +202,14 @@ def start_if_confirmed(key: str, settings: Settings) -> str | None:
 def current_job(key: str) -> str | None:
     """The job this page shows: the one in the URL (a reload re-attaches to it), else the last started."""
     from_url = st.query_params.get("job")
+    state = operation_state(key)
     if from_url:
-        st.session_state[f"{key}.job"] = from_url
-        return str(from_url)
-    return st.session_state.get(f"{key}.job")
+        state.job = str(from_url)
+    return state.job
 
 
 def forget_job(key: str) -> None:
     """A new preview: the page is about the next job now."""
-    st.session_state.pop(f"{key}.job", None)
+    operation_state(key).job = None
     if "job" in st.query_params:
         del st.query_params["job"]

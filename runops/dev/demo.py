@@ -6,15 +6,16 @@ embedded server is seeded unless the caller names another server and its databas
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Cancelled, Completed, Crashed, Failed, Late, Pending, Running, Scheduled
 
@@ -52,14 +53,32 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
         return "Demo data already present; nothing changed."
     rng = random.Random(seed_value)
     now = datetime.now(UTC)
+    deployment_ids = await _deployments(client)
+
+    async def make(spec: DemoDeployment, state: State, tags: tuple[str, ...] = ()) -> FlowRun:
+        return await client.create_flow_run_from_deployment(
+            deployment_ids[spec], state=state, tags=[*spec.tags, DEMO_TAG, *tags]
+        )
+
+    backdated = await _open_runs(make, rng, now)
+    # one at a time: concurrent writes to the embedded SQLite server end in "database is locked"
+    for spec, state, expected, start, end in _finished(rng, now, completed):
+        run = await make(spec, state)
+        backdated.append(RunTimes(run.id, expected, start, end))
+    await backdate(database_url, backdated)
+    total = sum(s.late for s in DEPLOYMENTS) + 3 * len(DEPLOYMENTS) + 2 + 3 + completed
+    return f"Seeded {len(DEPLOYMENTS)} deployments and {total} runs."
+
+
+async def _deployments(client: PrefectClient) -> dict[DemoDeployment, UUID]:
     try:
         await client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
     except ObjectAlreadyExists:
         pass
-    deployment_ids = {}
+    ids = {}
     for spec in DEPLOYMENTS:
         flow_id = await client.create_flow_from_name(spec.flow)
-        deployment_ids[spec] = await client.create_deployment(
+        ids[spec] = await client.create_deployment(
             flow_id=flow_id,
             name=spec.name,
             work_pool_name=WORK_POOL,
@@ -67,16 +86,16 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
             parameters={"source": spec.name},
             entrypoint=f"flows/{spec.flow.replace('-', '_')}.py:main",
         )
+    return ids
+
+
+async def _open_runs(
+    make: Callable[[DemoDeployment, State], Awaitable[FlowRun]], rng: random.Random, now: datetime
+) -> list[RunTimes]:
+    """Late backlogs (minutes to days late), a few coming, Pending and Running runs."""
     backdated: list[RunTimes] = []
-
-    async def make(spec: DemoDeployment, state, tags: tuple[str, ...] = ()):
-        return await client.create_flow_run_from_deployment(
-            deployment_ids[spec], state=state, tags=[*spec.tags, DEMO_TAG, *tags]
-        )
-
     for spec in DEPLOYMENTS:
         for i in range(spec.late):
-            # minutes to days late
             late_by = timedelta(minutes=5 + (i**2.2) * 7 + rng.uniform(0, 20))
             await make(spec, Late(scheduled_time=now - late_by))
         for i in range(3):
@@ -87,9 +106,15 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
         run = await make(spec, Running())
         started = now - timedelta(seconds=spec.median_s * 0.4)
         backdated.append(RunTimes(run.id, started - timedelta(seconds=20), started, None))
+    return backdated
 
+
+def _finished(
+    rng: random.Random, now: datetime, completed: int
+) -> list[tuple[DemoDeployment, State, datetime, datetime, datetime]]:
+    """Two weeks of finished runs: mostly Completed, some Failed, Crashed, Cancelled."""
     weights = [0.45, 0.2, 0.2, 0.15]
-    finished: list[tuple[DemoDeployment, object, datetime, datetime, datetime]] = []
+    finished = []
     for _ in range(completed):
         spec = rng.choices(DEPLOYMENTS, weights)[0]
         roll = rng.random()
@@ -106,37 +131,4 @@ async def seed(client: PrefectClient, database_url: str, completed: int = 320, s
         start = expected + timedelta(seconds=max(0.5, rng.lognormvariate(1.5, 1.0)))
         end = start + timedelta(seconds=spec.median_s * rng.lognormvariate(0, 0.35))
         finished.append((spec, state, expected, start, end))
-
-    # one at a time: concurrent writes to the embedded SQLite server end in "database is locked"
-    for spec, state, expected, start, end in finished:
-        run = await make(spec, state)
-        backdated.append(RunTimes(run.id, expected, start, end))
-    await backdate(database_url, backdated)
-    total = sum(s.late for s in DEPLOYMENTS) + 3 * len(DEPLOYMENTS) + 2 + 3 + completed
-    return f"Seeded {len(DEPLOYMENTS)} deployments and {total} runs."
-
-
-def main(argv: list[str] | None = None) -> int:
-    from runops.dev.server import sqlite_url
-    from runops.prefect_api.client import open_client
-    from runops.settings import Settings
-
-    parser = argparse.ArgumentParser(prog="python -m runops.dev.demo", description=__doc__)
-    parser.add_argument("--api-url", required=True, help="the Prefect API to seed (must be one you own)")
-    parser.add_argument("--database-url", help="that server's database URL (SQLAlchemy, async driver)")
-    parser.add_argument("--sqlite", help="or: the path of that server's SQLite file")
-    args = parser.parse_args(argv)
-    database_url = args.database_url or (sqlite_url(args.sqlite) if args.sqlite else None)
-    if not database_url:
-        parser.error("name the server's database with --database-url or --sqlite")
-
-    async def run() -> str:
-        async with open_client(Settings(api_url=args.api_url)) as client:
-            return await seed(client, database_url)
-
-    print(asyncio.run(run()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return finished

@@ -150,13 +150,8 @@ async def execute(
     try:
         report = await apply_plan(client, plan, handler, progress=answered, options=options)
     except BaseException:
-        # cancelled or killed mid-way: keep what was answered; runs in flight are re-read on resume
         if job is not None and journal is not None:
-            with contextlib.suppress(Exception):
-                journal.flush()
-                job.store.jobs.finish(
-                    job.job_id, job.owner, INTERRUPTED, duration_s=time.monotonic() - t0, concurrency=None
-                )
+            _interrupted(job, journal, time.monotonic() - t0)
         raise
     finally:
         if lease is not None:
@@ -166,6 +161,21 @@ async def execute(
         journal.flush()
         report = _whole(report, job)
     report.status = _status(report, stop)
+    await _conclude(client, report, job, api_url, finalize)
+    return report
+
+
+def _interrupted(job: JobRef, journal: Journal, duration_s: float) -> None:
+    """Cancelled or killed mid-way: keep what was answered; runs in flight are re-read on resume."""
+    with contextlib.suppress(Exception):
+        journal.flush()
+        job.store.jobs.finish(job.job_id, job.owner, INTERRUPTED, duration_s=duration_s, concurrency=None)
+
+
+async def _conclude(
+    client: PrefectClient, report: Report, job: JobRef | None, api_url: str | None, finalize: Finalize | None
+) -> None:
+    """After the changes: the kind's last step, the audit record, the job's end, the Prefect event."""
     if finalize is not None:
         try:  # over the whole job's answers: a resume finishes what a dead process could not
             report.notes.extend(await finalize(client, report))
@@ -186,7 +196,6 @@ async def execute(
         await emit_operation(client, report)
     except Exception as exc:  # the local audit record exists; the event feed is a second copy
         report.notes.append(f"Could not emit the Prefect event: {explain(exc)}")
-    return report
 
 
 def _whole(report: Report, job: JobRef) -> Report:

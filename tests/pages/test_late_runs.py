@@ -112,7 +112,7 @@ def test_many_runs_need_the_count_typed_and_the_rest_is_deleted(prefect: Prefect
     assert at.button(key="late.cancel").label == "Go back"
     at.button(key="late.confirm").click().run()  # 28 runs: without the count typed, refused
     assert "Type 28" in at.error[0].value and at.button(key="late.confirm")  # the dialog stays
-    assert "late.job" not in at.session_state
+    assert at.session_state["late.state"].job is None
     # typed and confirmed in one go (no Enter first): one click is enough
     at.text_input(key="late.typed").set_value("28")
     at.button(key="late.confirm").click().run()
