@@ -132,8 +132,8 @@ if data.truncated:
 
 completions, durations, distribution, lateness = charts.history_charts(data)
 st.altair_chart(completions, width="stretch")
-st.caption("Click a deployment in a legend to highlight it; shift-click to add more.")
 st.altair_chart(durations, width="stretch")
+st.caption("Click a deployment in a legend to highlight it; shift-click to add more.")
 left, right = st.columns(2)
 left.altair_chart(distribution, width="stretch")
 right.altair_chart(lateness, width="stretch")

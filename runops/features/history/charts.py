@@ -138,7 +138,7 @@ def completions_chart(
         .encode(
             x=alt.X("bucket_start:T", title=None, scale=scale, axis=time_axis(span)),
             x2="bucket_end:T",
-            y=alt.Y("sum(runs):Q", title="Runs", stack="zero"),
+            y=alt.Y("sum(runs):Q", title="Runs", stack="zero", axis=alt.Axis(tickMinStep=1, format="d")),
             color=alt.Color("state:N", title="State", scale=state_scale(list(data["state"]))),
             tooltip=[
                 *time_tooltips("bucket_start", "From"),
