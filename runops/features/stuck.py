@@ -235,9 +235,11 @@ def _note(run: StuckRun) -> str:
     return f"{run.state} for {format_duration(run.in_state)} (limit {format_duration(run.limit)}: {run.basis}); {run.worker_words}"
 
 
-def plan_from(findings: Findings, skip: Iterable[UUID] = ()) -> Plan:
-    """The frozen plan for what was found; runs in `skip` are left alone (chosen in the preview)."""
+def plan_from(findings: Findings, skip: Iterable[UUID] = (), retry: bool | None = None) -> Plan:
+    """The frozen plan for what was found; runs in `skip` are left alone (chosen in the preview);
+    `retry` overrides the request's choice (the page asks after the runs are found)."""
     request, left = findings.request, set(skip)
+    retry = request.retry if retry is None else retry
     items = []
     for run in findings.stuck:
         warnings = (FORCE_WARNING,) + ((LIVE_WORKER,) if run.pool is not None and run.pool.live else ())
@@ -256,7 +258,7 @@ def plan_from(findings: Findings, skip: Iterable[UUID] = ()) -> Plan:
             )
         )
     policy = "Running/Pending → Crashed, Cancelling → Cancelled, without waiting for their worker"
-    if request.retry:
+    if retry:
         policy += "; then retried in place (back to Scheduled) when their deployment exists"
     return Plan(
         action=PLAN_ACTION,
@@ -266,7 +268,7 @@ def plan_from(findings: Findings, skip: Iterable[UUID] = ()) -> Plan:
         matched=findings.checked,
         created_at=request.now or datetime.now(UTC),
         options={
-            "retry": request.retry,
+            "retry": retry,
             # the state each run was found stuck in: a run that moved on since is left alone
             "state_ids": {str(r.run_id): str(r.state_id) for r in findings.stuck if r.state_id},
         },
