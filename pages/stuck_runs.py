@@ -20,17 +20,19 @@ from ui.operation import confirm_button, current_job, forget_job, inert, link_co
 
 KEY = "stuck"
 PREVIEW_ROWS = 200
+# liveness and the numbers first: on a laptop screen the table's right end is cut off
 COLUMNS = [
     "Run",
-    "Deployment",
     "State",
-    "Since",
     "In state",
     "Usual (p95)",
     "Limit",
     "Work pool",
     "Worker",
     "Action",
+    "Deployment",
+    "Since",
+    "Rule",
     "Link",
 ]
 
@@ -53,7 +55,8 @@ def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> 
             "Usual (p95)": f"{format_duration(r.usual.p95)} ({r.usual.runs} runs)"
             if r.usual.p95
             else "no history",
-            "Limit": f"{format_duration(r.limit)} — {r.basis}",
+            "Limit": format_duration(r.limit),
+            "Rule": r.basis,
             "Work pool": r.work_pool or "—",
             "Worker": r.worker_words,
             "Action": actions.get(r.run_id, "skip"),
