@@ -103,8 +103,9 @@ async def measure(
     seconds = time.perf_counter() - start
     scheduled = await client.count_flow_runs(flow_run_filter=own(deployment_id, ["Scheduled"]))
     check = f"{scheduled:,}/{len(ids):,} stored Scheduled"
-    print(f"  {name}: {seconds:.1f}s, {check}", flush=True)
-    return Row("retry", name, n, seconds, "; ".join(filter(None, [check, note])))
+    print(f"  {name}: {seconds:.1f}s, {check}; {note or ''}", flush=True)
+    # the rate counts the runs really stored Scheduled: a job that gave up on some is not faster
+    return Row("retry", name, scheduled, seconds, "; ".join(filter(None, [check, note])))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -125,13 +126,23 @@ async def main(args: argparse.Namespace) -> None:
                     )
                     measured[name].append(await measure(client, database_url, name, n, job))
     rows = [
-        Row("retry", name, n * len(r), sum(x.seconds for x in r), f"{len(r)} rounds; " + r[-1].note)
+        Row(
+            "retry",
+            name,
+            sum(x.runs for x in r),
+            sum(x.seconds for x in r),
+            f"{len(r)} rounds; " + r[-1].note,
+        )
         for name, r in measured.items()
     ]
+    short = [f"{x.variant}: {x.runs:,}" for r in measured.values() for x in r if x.runs < n]
     speed = {r.variant: r.per_second for r in rows}
     ratio = speed[RUNOPS] / speed[RAW]
     checks = [
-        Check(f"retry {n:,}: runops ÷ raw bulk_set_state, runs/s", f"{ratio:.3f}×", "≥ 0.9×", ratio >= 0.9)
+        Check(f"retry {n:,}: runops ÷ raw bulk_set_state, runs/s", f"{ratio:.3f}×", "≥ 0.9×", ratio >= 0.9),
+        Check(
+            f"retry {n:,}: every round stored all runs Scheduled", "; ".join(short) or "all", "all", not short
+        ),
     ]
     report(args, rows, checks, baseline=RAW)
 

@@ -26,7 +26,16 @@ OlderOpt = Annotated[
 CancellingOpt = Annotated[str, typer.Option("--cancelling-for", help="Stuck in Cancelling after this long.")]
 
 
-def _request(deployment, flow, work_pool, tag, k, older_than, cancelling_for, retry=False) -> StuckRequest:  # type: ignore[no-untyped-def]
+def _request(
+    deployment: list[str] | None,
+    flow: list[str] | None,
+    work_pool: list[str] | None,
+    tag: list[str] | None,
+    k: float,
+    older_than: str,
+    cancelling_for: str,
+    retry: bool = False,
+) -> StuckRequest:
     from runops.features.stuck import StuckRequest  # lazily: `runops --help` needs no Prefect
 
     return StuckRequest(
