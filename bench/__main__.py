@@ -2,7 +2,7 @@
 
 Each (benchmark, setup) runs in its own process that starts and stops its own Prefect, one after
 the other so that they do not compete for the machine. The jobs' benchmarks (late reschedule,
-bulk cancel, history) run on SQLite and on PostgreSQL; the concurrency sweep runs on SQLite, on
+bulk cancel, retry, history) run on SQLite and on PostgreSQL; the concurrency sweep runs on SQLite, on
 one PostgreSQL + Redis API worker and on two. Ratios compare variants measured in the same run.
 """
 
@@ -23,6 +23,7 @@ from bench.common import SETUPS, machine
 PLAN: dict[str, tuple[str, tuple[str, ...]]] = {
     "late": ("bench.bench_late", ("sqlite", "postgres")),
     "cancel": ("bench.bench_cancel", ("sqlite", "postgres")),
+    "retry": ("bench.bench_retry", ("sqlite", "postgres")),
     "history": ("bench.bench_history", ("sqlite", "postgres")),
     "sweep": ("bench.bench_sweep", ("sqlite", "pg-redis-1", "pg-redis-2")),
 }

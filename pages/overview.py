@@ -13,6 +13,7 @@ from runops.settings import public_url
 from ui.fmt import STATE_COLORS, ago, local_time
 from ui.guard import page_setup
 from ui.nav import available
+from ui.operation import inert
 
 settings = page_setup("Overview")
 
@@ -73,5 +74,14 @@ else:
     st.dataframe(late, hide_index=True, width="stretch")
 
 st.subheader("Jobs")
+# the counts that say whether a job is needed, next to its link
+counts_for = {
+    "pages/retry_failed.py": f"{data.failed_24h:,} failed or crashed in the last 24 h",
+    "pages/stuck_runs.py": f"{data.stuck:,} stuck" if data.stuck is not None else "stuck: unknown",
+}
 for spec in available()[1:]:
-    st.page_link(spec.path, label=f"{spec.title}: {spec.blurb}", icon=spec.icon)
+    extra = counts_for.get(spec.path)
+    label = f"{spec.title}: {spec.blurb}" + (f" — {extra}" if extra else "")
+    st.page_link(spec.path, label=label, icon=spec.icon)
+if data.stuck_error:
+    st.caption(f"Stuck runs could not be counted: {inert(data.stuck_error)}")

@@ -20,6 +20,13 @@ PAGES = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:"),
     PageSpec("pages/late_runs.py", "Late runs", ":material/schedule:", "Reschedule late runs in bulk"),
     PageSpec("pages/history.py", "History", ":material/insights:", "Review completed-run history"),
+    PageSpec("pages/retry_failed.py", "Retry failed", ":material/replay:", "Retry failed runs in place"),
+    PageSpec(
+        "pages/stuck_runs.py",
+        "Stuck runs",
+        ":material/hourglass_disabled:",
+        "Clear runs stuck after a worker died",
+    ),
     PageSpec("pages/bulk_cancel.py", "Bulk cancel", ":material/cancel:", "Cancel every matching run"),
     PageSpec("pages/activity.py", "Activity", ":material/history:", "Who did what, and to which runs"),
 )

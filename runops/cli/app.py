@@ -19,9 +19,11 @@ from runops.cli.demo import demo_app
 from runops.cli.history import doctor, history_cmd
 from runops.cli.jobs import jobs_app
 from runops.cli.late import late_app
+from runops.cli.retry import retry_runs
+from runops.cli.stuck import stuck_app
 
 app = typer.Typer(
-    help="Bulk operations on a Prefect 3 server: late runs, bulk cancel, history.",
+    help="Bulk operations on a Prefect 3 server: late runs, retry, stuck runs, bulk cancel, history.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,7 +31,9 @@ app = typer.Typer(
 app.add_typer(late_app, name="late")
 app.add_typer(demo_app, name="demo")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(stuck_app, name="stuck")
 app.command("cancel")(cancel_runs)
+app.command("retry")(retry_runs)
 app.command("history")(history_cmd)
 app.command("doctor")(doctor)
 app.command("dashboard")(dashboard)

@@ -19,6 +19,7 @@ from runops.engine.selection import (
     read_all,
     resolve,
 )
+from runops.errors import RunopsError
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Overview:
     late: list[LateBacklog]
     total: int
     read_at: datetime
+    failed_24h: int = 0  # Failed or Crashed, ended in the last 24 h: what Retry failed offers
+    stuck: int | None = None  # None: could not be told (the reason is in stuck_error)
+    stuck_error: str = ""
 
 
 async def state_counts(client: PrefectClient, states: tuple[str, ...] = ALL_STATE_NAMES) -> dict[str, int]:
@@ -67,13 +71,29 @@ async def late_backlog(client: PrefectClient) -> list[LateBacklog]:
     return sorted(rows, key=lambda r: (-r.count, r.deployment))
 
 
+async def stuck_count(client: PrefectClient) -> tuple[int | None, str]:
+    """Runs the Stuck runs page would show with its defaults (None and why when it cannot tell)."""
+    from runops.features.stuck import StuckRequest, find_stuck
+
+    try:
+        return len((await find_stuck(client, StuckRequest())).stuck), ""
+    except RunopsError as exc:
+        return None, str(exc)
+
+
 async def load_overview(client: PrefectClient) -> Overview:
+    from runops.features.retry import RetryRequest, count_matching
+
     counts = await state_counts(client)
+    stuck, why = await stuck_count(client)
     return Overview(
         counts=counts,
         late=await late_backlog(client),
         total=await client.count_flow_runs(),
         read_at=datetime.now(UTC),
+        failed_24h=await count_matching(client, RetryRequest()),
+        stuck=stuck,
+        stuck_error=why,
     )
 
 

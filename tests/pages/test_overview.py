@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect.states import Completed, Late, Running
+from prefect.states import Completed, Crashed, Failed, Late, Running
 
 from runops.features.overview import state_counts
 from tests.apptest import metric_value, open_app
@@ -45,3 +45,17 @@ def test_overview_without_api_url(monkeypatch) -> None:
     at = open_app()
     assert not at.exception
     assert "PREFECT_API_URL is not set" in " ".join(e.value for e in at.error)
+
+
+def test_overview_links_to_retry_and_stuck_with_counts(prefect: Prefect) -> None:
+    from runops.features.overview import load_overview
+
+    deployment = prefect.deployment()
+    prefect.runs(deployment, [Failed(), Crashed()])
+    before = prefect.harness(load_overview)
+    at = open_app()
+    assert not at.exception, at.exception
+    labels = " ".join(str(link.proto.label) for link in at.get("page_link"))
+    assert f"{before.failed_24h:,} failed or crashed in the last 24 h" in labels
+    assert before.failed_24h >= 2 and before.stuck is not None
+    assert f"{before.stuck:,} stuck" in labels

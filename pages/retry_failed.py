@@ -1,0 +1,177 @@
+"""Retry failed: pick failed/crashed runs (live count), preview, confirm, watch progress, see the result."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from runops.engine.operations import SKIP, Plan
+from runops.engine.selection import filter_options
+from runops.errors import RunopsError
+from runops.features import retry
+from runops.prefect_api.client import call
+from runops.settings import Settings
+from ui.context import refusal, timezone
+from ui.fmt import local_time
+from ui.guard import page_setup
+from ui.job_view import show_job
+from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+
+KEY = "retry"
+PREVIEW_ROWS = 200
+COLUMNS = ["Run", "Deployment", "Flow", "State", "Ended", "Retry at", "Action", "Notes", "Link"]
+WHEN = {"now": "Now", "at": "At a time", "spread": "Spread over a window"}
+
+
+def stale() -> None:
+    """A changed input makes the preview out of date: it has to be made again."""
+    for suffix in ("preview", "plan", "dialog"):
+        st.session_state.pop(f"{KEY}.{suffix}", None)
+
+
+def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
+    rows = [
+        {
+            "Run": item.name,
+            "Deployment": item.deployment or "—",
+            "Flow": item.flow or "—",
+            "State": item.state,
+            "Ended": local_time(retry.ended_at(plan, item.run_id)),
+            "Retry at": "—" if item.action == SKIP else local_time(item.new_time) if item.new_time else "now",
+            "Action": item.action,
+            "Notes": item.reason,
+            "Link": settings.run_url(item.run_id),
+        }
+        for item in plan.items[:PREVIEW_ROWS]
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
+    """The request the form describes (None, with the reason shown, when it is not valid)."""
+    states = st.multiselect(
+        "States",
+        list(retry.RETRYABLE),
+        default=list(retry.DEFAULT_STATES),
+        key=f"{KEY}.states",
+        on_change=stale,
+        help="Cancelled runs only when you choose them: a cancel is usually meant.",
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    deployments = c1.multiselect(
+        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+    )
+    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    pools = c3.multiselect(
+        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+    )
+    tags = c4.text_input("Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly")
+    c1, c2, c3 = st.columns(3)
+    ended_after = c1.text_input(
+        "Ended after",
+        value="now-24h",
+        key=f"{KEY}.after",
+        on_change=stale,
+        help="now-6h, 10:00, 2026-11-27 10:00",
+    )
+    ended_before = c2.text_input("Ended before", key=f"{KEY}.before", on_change=stale, placeholder="now")
+    latest = c3.checkbox(
+        "Only the newest failed run per deployment",
+        key=f"{KEY}.latest",
+        on_change=stale,
+        help="A nightly job that failed three nights needs one rerun, not three.",
+    )
+    c1, c2, c3 = st.columns(3)
+    when = c1.radio(
+        "Run them", list(WHEN), format_func=WHEN.get, key=f"{KEY}.when", on_change=stale, horizontal=True
+    )
+    at = spread_end = ""
+    if when == "at":
+        at = c2.text_input("At", key=f"{KEY}.at", on_change=stale, placeholder="now+1h")
+    elif when == "spread":
+        at = c2.text_input("From", key=f"{KEY}.from", on_change=stale, placeholder="now")
+        spread_end = c3.text_input("To", key=f"{KEY}.to", on_change=stale, placeholder="now+2h")
+    try:
+        return retry.RetryRequest(
+            states=tuple(states),
+            deployments=tuple(deployments),
+            flows=tuple(flows),
+            work_pools=tuple(pools),
+            tags=tuple(t.strip() for t in tags.split(",")),
+            ended_after=ended_after,
+            ended_before=ended_before,
+            at=at if when == "at" else None,
+            spread=(at or "now", spread_end) if when == "spread" else None,
+            latest_per_deployment=latest,
+            zone=timezone().key,
+        )
+    except RunopsError as exc:
+        st.error(inert(exc))
+        return None
+
+
+settings = page_setup("Retry failed")
+st.caption(
+    "Put failed and crashed runs back to Scheduled in place — the same run, id, parameters, tags and job "
+    "variables, so its worker runs it again and Prefect keeps its history. Runs without a deployment "
+    "cannot be retried this way and are listed as skipped; a run that changed after the preview "
+    "(retried by someone else, deleted) is skipped."
+)
+try:
+    options = call(settings, filter_options)
+except RunopsError as exc:
+    st.error(inert(exc))
+    st.stop()
+
+with st.container(border=True):
+    request = form(options)
+    matching = 0
+    if request is not None:
+        try:
+            matching = call(settings, retry.count_matching, request)
+            st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")
+            st.caption(inert(request.selection().describe()))
+        except RunopsError as exc:
+            st.error(inert(exc))
+    preview = st.button(
+        "Preview", icon=":material/preview:", key=f"{KEY}.preview-button", disabled=not matching
+    )
+
+if preview and request is not None:
+    stale()
+    forget_job(KEY)
+    try:
+        with st.spinner("Reading every matching run…"):
+            st.session_state[f"{KEY}.preview"] = call(settings, retry.plan_retry, request)
+    except RunopsError as exc:
+        st.error(inert(exc))
+
+if start_if_confirmed(KEY, settings):
+    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
+
+plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+if plan is not None:
+    st.subheader("Preview")
+    st.markdown(f"**Selection:** {inert(plan.selection)}  \n**Policy:** {inert(plan.policy)}")
+    numbers = retry.summary(plan)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Matched", f"{numbers['matched']:,}")
+    c2.metric("Retry", f"{numbers['retry']:,}")
+    c3.metric("Skip", f"{numbers['skip']:,}")
+    st.dataframe(preview_frame(plan, settings), hide_index=True, column_config=link_config(), width="stretch")
+    if len(plan) > PREVIEW_ROWS:
+        st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all will be acted on.")
+    st.session_state[f"{KEY}.plan"] = plan
+    why_not = refusal()
+    if why_not:
+        st.info(inert(why_not), icon=":material/lock:")
+    if not plan.to_change:
+        st.info("Every matching run is skipped: nothing to retry.")
+    confirm_button(
+        KEY, plan, "Retry {n} runs…", settings, disabled=bool(why_not), confirm_label="Retry {n} runs"
+    )
+
+job_id = current_job(KEY)
+if job_id:
+    st.subheader("Job")
+    show_job(job_id, settings)

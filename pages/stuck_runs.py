@@ -1,0 +1,184 @@
+"""Stuck runs: find runs stuck far longer than usual, choose which to clear, confirm, watch progress, see the result."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from runops.engine.operations import Plan
+from runops.engine.selection import filter_options
+from runops.errors import RunopsError
+from runops.features import stuck
+from runops.prefect_api.client import call
+from runops.settings import Settings
+from runops.timefmt import format_duration
+from ui.context import refusal
+from ui.fmt import local_time
+from ui.guard import page_setup
+from ui.job_view import show_job
+from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+
+KEY = "stuck"
+PREVIEW_ROWS = 200
+# liveness and the numbers first: on a laptop screen the table's right end is cut off
+COLUMNS = [
+    "Run",
+    "State",
+    "In state",
+    "Usual (p95)",
+    "Limit",
+    "Work pool",
+    "Worker",
+    "Action",
+    "Deployment",
+    "Since",
+    "Rule",
+    "Link",
+]
+
+
+def stale() -> None:
+    """A changed filter makes the findings out of date: look again."""
+    for suffix in ("findings", "plan", "dialog"):
+        st.session_state.pop(f"{KEY}.{suffix}", None)
+
+
+def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> pd.DataFrame:
+    actions = {item.run_id: item.action for item in plan.items}
+    rows = [
+        {
+            "Run": r.name,
+            "Deployment": r.deployment or "—",
+            "State": r.state,
+            "Since": local_time(r.since),
+            "In state": format_duration(r.in_state),
+            "Usual (p95)": f"{format_duration(r.usual.p95)} ({r.usual.runs} runs)"
+            if r.usual.p95
+            else "no history",
+            "Limit": format_duration(r.limit),
+            "Rule": r.basis,
+            "Work pool": r.work_pool or "—",
+            "Worker": r.worker_words,
+            "Action": actions.get(r.run_id, "skip"),
+            "Link": settings.run_url(r.run_id),
+        }
+        for r in findings.stuck[:PREVIEW_ROWS]
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def request_form(options) -> stuck.StuckRequest | None:  # type: ignore[no-untyped-def]
+    c1, c2, c3, c4 = st.columns(4)
+    deployments = c1.multiselect(
+        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+    )
+    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    pools = c3.multiselect(
+        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+    )
+    tags = c4.text_input("Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly")
+    c1, c2, c3 = st.columns(3)
+    k = c1.number_input(
+        "k × the usual duration",
+        value=3.0,
+        step=0.5,
+        key=f"{KEY}.k",
+        on_change=stale,
+        help="Running or Pending longer than k × the p95 duration of the deployment's completed runs.",
+    )
+    older = c2.text_input(
+        "Too little history: older than",
+        value="2h",
+        key=f"{KEY}.older",
+        on_change=stale,
+        help=f"For deployments with fewer than {stuck.MIN_HISTORY} completed runs.",
+    )
+    cancelling = c3.text_input(
+        "Cancelling for more than", value="10m", key=f"{KEY}.cancelling", on_change=stale
+    )
+    try:
+        return stuck.StuckRequest(
+            deployments=tuple(deployments),
+            flows=tuple(flows),
+            work_pools=tuple(pools),
+            tags=tuple(t.strip() for t in tags.split(",")),
+            k=k,
+            older_than=older,
+            cancelling_for=cancelling,
+        )
+    except RunopsError as exc:
+        st.error(inert(exc))
+        return None
+
+
+settings = page_setup("Stuck runs")
+st.caption(
+    "Runs left Running or Pending long after their worker died, or Cancelling forever. A run counts as "
+    "stuck when it has been in its state far longer than its deployment usually takes (k × the p95 of its "
+    "completed runs). Clearing marks Running/Pending runs Crashed and Cancelling runs Cancelled; optionally "
+    "they are retried in place right after."
+)
+try:
+    options = call(settings, filter_options)
+except RunopsError as exc:
+    st.error(inert(exc))
+    st.stop()
+
+with st.container(border=True):
+    request = request_form(options)
+    look = st.button("Find stuck runs", icon=":material/search:", key=f"{KEY}.find", disabled=request is None)
+
+if look and request is not None:
+    stale()
+    forget_job(KEY)
+    try:
+        with st.spinner("Reading active runs and their deployments' history…"):
+            st.session_state[f"{KEY}.findings"] = call(settings, stuck.find_stuck, request)
+    except RunopsError as exc:
+        st.error(inert(exc))
+
+if start_if_confirmed(KEY, settings):
+    st.session_state.pop(f"{KEY}.findings", None)  # applied: the job shows what happens now
+
+findings: stuck.Findings | None = st.session_state.get(f"{KEY}.findings")
+if findings is not None:
+    st.subheader(f"{len(findings.stuck):,} stuck of {findings.checked:,} active run(s)")
+    st.caption(inert(f"{findings.selection}; stuck: {findings.request.rule_words()}"))
+    names = {r.run_id: f"{r.name} ({r.state})" for r in findings.stuck}
+    left = st.multiselect(
+        "Leave these alone",
+        list(names),
+        format_func=names.get,
+        key=f"{KEY}.skip",
+        placeholder="clear all of them",
+    )
+    again = st.checkbox("Then retry them (back to Scheduled, in place)", key=f"{KEY}.retry")
+    plan = stuck.plan_from(findings, skip=left, retry=again)
+    counts = plan.counts()
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Mark crashed", f"{counts.get(stuck.MARK_CRASHED, 0):,}")
+    c2.metric("Mark cancelled", f"{counts.get(stuck.MARK_CANCELLED, 0):,}")
+    c3.metric("Left alone", f"{counts.get('skip', 0):,}")
+    st.warning(stuck.FORCE_WARNING, icon=":material/warning:")
+    if any(r.pool is not None and r.pool.live for r in findings.stuck):
+        st.info("Some runs' work pool has a live worker: those runs may only be slow. Check before clearing.")
+    st.dataframe(
+        findings_frame(findings, plan, settings),
+        hide_index=True,
+        column_config=link_config(),
+        width="stretch",
+    )
+    if len(findings.stuck) > PREVIEW_ROWS:
+        st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(findings.stuck):,} stuck runs.")
+    st.session_state[f"{KEY}.plan"] = plan
+    why_not = refusal()
+    if why_not:
+        st.info(inert(why_not), icon=":material/lock:")
+    confirm_button(
+        KEY, plan, "Clear {n} stuck runs…", settings, disabled=bool(why_not), confirm_label="Clear {n} runs"
+    )
+
+job_id = current_job(KEY)
+if job_id:
+    st.subheader("Job")
+    show_job(job_id, settings)
