@@ -33,7 +33,7 @@ from prefect.client.schemas.filters import (
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for
 from bench.seed import insert_runs
 from runops.engine.selection import PAGE_SIZE
-from runops.features import retry, retry_apply
+from runops.features import retry
 from runops.prefect_api.client import open_client
 from runops.store import Store
 
@@ -80,7 +80,7 @@ async def raw_bulk(client: PrefectClient, deployment_id: UUID) -> None:
 
 async def runops_retry(client: PrefectClient, full_name: str) -> str:
     plan = await retry.plan_retry(client, retry.RetryRequest(states=("Failed",), deployments=(full_name,)))
-    report = await retry_apply.apply_retry(client, plan, actor="bench", store=STORE[0] if STORE else None)
+    report = await retry.apply_retry(client, plan, actor="bench", store=STORE[0] if STORE else None)
     return (
         f"concurrency started at {report.start_concurrency}, settled {report.concurrency}; {report.summary()}"
     )

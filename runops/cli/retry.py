@@ -40,7 +40,7 @@ def retry_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Put failed and crashed runs back to Scheduled in place (same id and parameters), now, at T or spread."""
-    from runops.features import retry, retry_apply  # lazily: `runops --help` needs no Prefect
+    from runops.features import retry  # lazily: `runops --help` needs no Prefect
 
     with words():
         request = retry.RetryRequest(
@@ -56,4 +56,4 @@ def retry_runs(
             latest_per_deployment=latest_per_deployment,
             zone="UTC" if utc else local_zone(),
         )
-    run_job(retry.plan_retry, request, retry_apply.apply_retry, dry_run, yes, as_json, reason)
+    run_job(retry.plan_retry, request, retry.apply_retry, dry_run, yes, as_json, reason)

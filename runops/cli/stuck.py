@@ -124,8 +124,8 @@ def stuck_clear(
     as_json: JsonOpt = False,
 ) -> None:
     """Mark stuck Running/Pending runs Crashed and stuck Cancelling runs Cancelled (their process, if alive, keeps running)."""
-    from runops.features import stuck, stuck_apply
+    from runops.features import stuck
 
     with words():
         request = _request(deployment, flow, work_pool, tag, k, older_than, cancelling_for, retry)
-    run_job(stuck.plan_stuck, request, stuck_apply.apply_stuck, dry_run, yes, as_json, reason)
+    run_job(stuck.plan_stuck, request, stuck.apply_stuck, dry_run, yes, as_json, reason)

@@ -29,7 +29,7 @@ from runops.engine.operations import (
     result_for,
 )
 from runops.errors import BadInput
-from runops.features import cancel, late, retry, retry_apply, stuck, stuck_apply
+from runops.features import cancel, late, retry, stuck
 from runops.store import Store
 from runops.store.jobs import FAILED as JOB_FAILED
 from runops.store.jobs import INTERRUPTED, Job
@@ -48,8 +48,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     late.ACTION: Kind(late.check_plan, late.apply_reschedule),
     cancel.PLAN_ACTION: Kind(cancel.check_plan, cancel.apply_cancel),
-    retry.PLAN_ACTION: Kind(retry_apply.check_plan, retry_apply.apply_retry),
-    stuck.PLAN_ACTION: Kind(stuck_apply.check_plan, stuck_apply.apply_stuck),
+    retry.PLAN_ACTION: Kind(retry.check_plan, retry.apply_retry),
+    stuck.PLAN_ACTION: Kind(stuck.check_plan, stuck.apply_stuck),
 }
 
 

@@ -12,7 +12,7 @@ from prefect.states import Cancelling, Completed, Pending, Running
 from runops.dev.backdate import RunTimes
 from runops.engine.operations import DONE, SKIP, SKIPPED
 from runops.errors import BadInput
-from runops.features import stuck, stuck_apply
+from runops.features import stuck
 from runops.store import Store
 from tests.factories import Prefect, ago, finished_runs, unique
 
@@ -101,7 +101,7 @@ def test_clear_marks_crashed_and_cancelled_and_leaves_the_rest(prefect: Prefect,
     assert {i.run_id: i.action for i in plan.items}[left] == SKIP
     # between the preview and the apply one run finishes after all: it is left as it is
     prefect.set_state(finishes, Completed(), force=False)
-    report = prefect.run(stuck_apply.apply_stuck, plan, actor="lead", store=store)
+    report = prefect.run(stuck.apply_stuck, plan, actor="lead", store=store)
     by_id = {r.run_id: r for r in report.results}
     assert by_id[finishes].outcome == SKIPPED and "Completed" in by_id[finishes].reason
     assert all(by_id[i].outcome == DONE for i in (running, pending, cancelling))
@@ -126,7 +126,7 @@ def test_clear_with_retry_schedules_them_again(prefect: Prefect, store: Store) -
     cancelling = in_state_since(prefect, deployment, Cancelling(), ago(hours=1))
     request = stuck.StuckRequest(deployments=(deployment.full_name,), retry=True)
     plan = prefect.run(stuck.plan_stuck, request)
-    report = prefect.run(stuck_apply.apply_stuck, plan, actor="lead", store=store)
+    report = prefect.run(stuck.apply_stuck, plan, actor="lead", store=store)
     assert all(r.outcome == DONE and r.after == "Scheduled" for r in report.results), report.results
     for run_id in (run.id, cancelling):
         now = prefect.read(run_id)

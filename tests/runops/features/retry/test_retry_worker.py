@@ -12,7 +12,7 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 
 from runops.engine.operations import DONE
-from runops.features import retry, retry_apply
+from runops.features import retry
 from runops.store import Store
 from tests.factories import Prefect
 from tests.workers import Worker, process_worker
@@ -54,7 +54,7 @@ def test_a_failed_run_retried_by_runops_runs_again_and_completes(
     marker.unlink()  # the dependency is back
     plan = prefect.run(retry.plan_retry, retry.RetryRequest(deployments=(worker.deployment,)))
     assert [i.run_id for i in plan.to_change] == [run_id]
-    report = prefect.run(retry_apply.apply_retry, plan, actor="lead", store=Store(tmp_path / "s.sqlite"))
+    report = prefect.run(retry.apply_retry, plan, actor="lead", store=Store(tmp_path / "s.sqlite"))
     assert [r.outcome for r in report.results] == [DONE]
 
     again = wait_finished(prefect, run_id)

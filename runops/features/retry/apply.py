@@ -37,10 +37,10 @@ from runops.engine.operations import (
 )
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
-from runops.features.retry import RETRY
+from runops.features.retry.plan import RETRY
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
-from runops.prefect_api.flow_runs import Outcome
+from runops.prefect_api.flow_runs import StateAnswer
 from runops.store import Store
 
 # after a retry the worker may already have taken the run on: these are "ours" on a re-read
@@ -61,7 +61,7 @@ async def propose_retry(
     transition: UUID,
     ended_by: datetime | None = None,
     message: str = "Retried with runops",
-) -> dict[UUID, Outcome]:
+) -> dict[UUID, StateAnswer]:
     """`Scheduled` (without force) for those of `ids` still in one of `state_types` and, if
     given, ended no later than `ended_by`; in one request. Runs missing from the answer did
     not match (any more)."""
@@ -72,12 +72,12 @@ async def propose_retry(
     if ended_by is not None:
         conditions["end_time"] = FlowRunFilterEndTime(before_=ended_by)
     state = Scheduled(scheduled_time=new_time or datetime.now(UTC), message=message)
-    return await flow_runs.set_state_where(
+    return await flow_runs.bulk_set_flow_run_state(
         client, FlowRunFilter(**conditions), state, limit=len(ids), transition_id=transition
     )
 
 
-def judge(item: PlannedRun, answer: Outcome) -> RunResult:
+def judge(item: PlannedRun, answer: StateAnswer) -> RunResult:
     """By the returned state: Scheduled is done; the server's refusal (e.g. ABORT for a run without
     a deployment) is a skip with its words; a run the server failed to change is a failure."""
     if answer.state_type == StateType.SCHEDULED.value:
@@ -130,7 +130,7 @@ class RetryBatch:
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         ids = [item.run_id for item in batch]
         transition = transition_id(self.plan, batch[0].run_id)
-        answers: dict[UUID, Outcome] = {}
+        answers: dict[UUID, StateAnswer] = {}
         if self.bulk:
             try:
                 with sent_once(self.sent, ids):
@@ -164,7 +164,7 @@ class RetryBatch:
                 result = await client.set_flow_run_state(item.run_id, state)
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        return judge(item, Outcome.of(result))
+        return judge(item, StateAnswer.of(result))
 
 
 def batch_key(item: PlannedRun) -> datetime | None:

@@ -11,7 +11,7 @@ from prefect.states import Cancelled, Completed, Crashed, Failed, Running, Sched
 
 from runops.engine.operations import DONE, SKIP, SKIPPED
 from runops.errors import BadInput
-from runops.features import retry, retry_apply
+from runops.features import retry
 from runops.settings import Settings
 from runops.store import Store
 from tests.factories import Prefect, ago, finished_runs, later
@@ -49,7 +49,7 @@ def test_failed_and_crashed_go_back_to_scheduled_in_place(prefect: Prefect, stor
 
     plan = prefect.run(retry.plan_retry, retry.RetryRequest(deployments=(deployment.full_name,)))
     assert {i.run_id: i.action for i in plan.items} == {failed: retry.RETRY, crashed: retry.RETRY}
-    report = prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store, reason="INC-1")
+    report = prefect.run(retry.apply_retry, plan, actor="lead", store=store, reason="INC-1")
 
     assert sorted(r.outcome for r in report.results) == [DONE, DONE]
     now = prefect.read_many([failed, crashed, completed, cancelled, running, elsewhere])
@@ -90,7 +90,7 @@ def test_cancelled_when_chosen_and_runs_without_deployment_are_skipped(
     by_id = {i.run_id: i for i in plan.items}
     assert by_id[cancelled].action == retry.RETRY
     assert by_id[loose].action == SKIP and by_id[loose].reason == retry.NO_DEPLOYMENT
-    prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store)
+    prefect.run(retry.apply_retry, plan, actor="lead", store=store)
     assert states_of(prefect, [cancelled, loose]) == {cancelled: "Scheduled", loose: "Failed"}
 
 
@@ -101,7 +101,7 @@ def test_spread_oldest_first_and_at(prefect: Prefect, store: Store) -> None:
     plan = prefect.run(
         retry.plan_retry, retry.RetryRequest(deployments=(deployment.full_name,), spread=(start, end))
     )
-    prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store)
+    prefect.run(retry.apply_retry, plan, actor="lead", store=store)
     stored = prefect.read_many([r.id for r in runs])
     times = {i: r.next_scheduled_start_time for i, r in stored.items()}
     newest, oldest, middle = (r.id for r in runs)
@@ -112,7 +112,7 @@ def test_spread_oldest_first_and_at(prefect: Prefect, store: Store) -> None:
     at = later(hours=6)
     plan = prefect.run(retry.plan_retry, retry.RetryRequest(deployments=(deployment.full_name,), at=at))
     assert [i.run_id for i in plan.to_change] == [again[0].id]  # the others are Scheduled now
-    prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store)
+    prefect.run(retry.apply_retry, plan, actor="lead", store=store)
     assert prefect.read(again[0].id).next_scheduled_start_time == at
 
 
@@ -127,7 +127,7 @@ def test_latest_per_deployment_picks_the_newest(prefect: Prefect, store: Store) 
     chosen = {i.run_id for i in plan.to_change}
     assert chosen == {three_nights[1].id, two[0].id}
     assert {i.reason for i in plan.items if i.action == SKIP} == {retry.NEWER_RETRIED}
-    prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store)
+    prefect.run(retry.apply_retry, plan, actor="lead", store=store)
     after = states_of(prefect, [r.id for r in three_nights + two])
     assert after == {
         three_nights[0].id: "Failed",
@@ -152,7 +152,7 @@ def test_runs_changed_since_the_preview_are_skipped(prefect: Prefect, store: Sto
         await client.delete_flow_run(deleted)
 
     prefect.harness(delete)
-    report = prefect.run(retry_apply.apply_retry, plan, actor="lead", store=store)
+    report = prefect.run(retry.apply_retry, plan, actor="lead", store=store)
     by_id = {r.run_id: r for r in report.results}
     assert by_id[kept].outcome == DONE
     assert by_id[retried].outcome == SKIPPED and "retried meanwhile" in by_id[retried].reason
@@ -172,9 +172,7 @@ def test_a_lost_answer_is_recognised_not_repeated(prefect: Prefect, settings: Se
     plan = prefect.run(retry.plan_retry, retry.RetryRequest(deployments=(deployment.full_name,)))
     from runops.prefect_api.client import call
 
-    report = call(
-        settings, retry_apply.apply_retry, plan, actor="lead", store=store, transport=LosesAnswers(1)
-    )
+    report = call(settings, retry.apply_retry, plan, actor="lead", store=store, transport=LosesAnswers(1))
     assert [r.outcome for r in report.results] == [DONE] * 3, [r.reason for r in report.results]
     assert set(states_of(prefect, ids).values()) == {"Scheduled"}
     for run_id in ids:  # one Scheduled state each: the lost request was not applied twice

@@ -39,11 +39,11 @@ from runops.engine.operations import (
 )
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
-from runops.features.retry_apply import RETRIED_TYPES, propose_retry
-from runops.features.stuck import MARK_CANCELLED, MARK_CRASHED
+from runops.features.retry.apply import RETRIED_TYPES, propose_retry
+from runops.features.stuck.plan import MARK_CANCELLED, MARK_CRASHED
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
-from runops.prefect_api.flow_runs import Outcome
+from runops.prefect_api.flow_runs import StateAnswer
 from runops.store import Store
 
 TARGET = {MARK_CRASHED: StateType.CRASHED, MARK_CANCELLED: StateType.CANCELLED}
@@ -128,14 +128,14 @@ class StuckBatch:
 
     async def mark(
         self, client: PrefectClient, batch: Sequence[PlannedRun], todo: list[PlannedRun]
-    ) -> dict[UUID, Outcome]:
+    ) -> dict[UUID, StateAnswer]:
         ids = [item.run_id for item in todo]
         where = FlowRunFilter(
             id=FlowRunFilterId(any_=ids),
             state=FlowRunFilterState(name=FlowRunFilterStateName(any_=[todo[0].state])),
         )
         with sent_once(self.sent, ids):
-            return await flow_runs.set_state_where(
+            return await flow_runs.bulk_set_flow_run_state(
                 client,
                 where,
                 self.proposal(todo[0]),
@@ -143,7 +143,7 @@ class StuckBatch:
                 transition_id=transition_id(self.plan, batch[0].run_id, "mark"),
             )
 
-    def judge(self, item: PlannedRun, answer: Outcome | None) -> RunResult | None:
+    def judge(self, item: PlannedRun, answer: StateAnswer | None) -> RunResult | None:
         """None: marked as planned (the retry may follow)."""
         if answer is None:
             return result_for(item, SKIPPED, None, "no longer in its state (finished or changed meanwhile)")
@@ -163,7 +163,7 @@ class StuckBatch:
         if not self.retry:
             return {item.run_id: result_for(item, DONE, target[item.run_id]) for item in marked}
         ids = [item.run_id for item in marked if item.deployment]
-        answers: dict[UUID, Outcome] = {}
+        answers: dict[UUID, StateAnswer] = {}
         if ids:
             types = sorted({TARGET[item.action].value for item in marked})
             with sent_once(self.sent, ids):
