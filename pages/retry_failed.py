@@ -16,6 +16,7 @@ from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import show_job
 from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+from ui.state import operation_state, widget_key
 
 KEY = "retry"
 PREVIEW_ROWS = 200
@@ -25,8 +26,7 @@ WHEN = {"now": "Now", "at": "At a time", "spread": "Spread over a window"}
 
 def stale() -> None:
     """A changed input makes the preview out of date: it has to be made again."""
-    for suffix in ("preview", "plan", "dialog"):
-        st.session_state.pop(f"{KEY}.{suffix}", None)
+    operation_state(KEY).stale()
 
 
 def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
@@ -53,44 +53,59 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
         "States",
         list(retry.RETRYABLE),
         default=list(retry.DEFAULT_STATES),
-        key=f"{KEY}.states",
+        key=widget_key(KEY, "states"),
         on_change=stale,
         help="Cancelled runs only when you choose them: a cancel is usually meant.",
     )
     c1, c2, c3, c4 = st.columns(4)
     deployments = c1.multiselect(
-        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+        "Deployments",
+        options.deployments,
+        key=widget_key(KEY, "deployments"),
+        on_change=stale,
+        placeholder="any",
     )
-    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    flows = c2.multiselect(
+        "Flows", options.flows, key=widget_key(KEY, "flows"), on_change=stale, placeholder="any"
+    )
     pools = c3.multiselect(
-        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+        "Work pools", options.work_pools, key=widget_key(KEY, "pools"), on_change=stale, placeholder="any"
     )
-    tags = c4.text_input("Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly")
+    tags = c4.text_input(
+        "Tags (all of them)", key=widget_key(KEY, "tags"), on_change=stale, placeholder="e.g. nightly"
+    )
     c1, c2, c3 = st.columns(3)
     ended_after = c1.text_input(
         "Ended after",
         value="now-24h",
-        key=f"{KEY}.after",
+        key=widget_key(KEY, "after"),
         on_change=stale,
         help="now-6h, 10:00, 2026-11-27 10:00",
     )
-    ended_before = c2.text_input("Ended before", key=f"{KEY}.before", on_change=stale, placeholder="now")
+    ended_before = c2.text_input(
+        "Ended before", key=widget_key(KEY, "before"), on_change=stale, placeholder="now"
+    )
     latest = c3.checkbox(
         "Only the newest failed run per deployment",
-        key=f"{KEY}.latest",
+        key=widget_key(KEY, "latest"),
         on_change=stale,
         help="A nightly job that failed three nights needs one rerun, not three.",
     )
     c1, c2, c3 = st.columns(3)
     when = c1.radio(
-        "Run them", list(WHEN), format_func=WHEN.get, key=f"{KEY}.when", on_change=stale, horizontal=True
+        "Run them",
+        list(WHEN),
+        format_func=WHEN.get,
+        key=widget_key(KEY, "when"),
+        on_change=stale,
+        horizontal=True,
     )
     at = spread_end = ""
     if when == "at":
-        at = c2.text_input("At", key=f"{KEY}.at", on_change=stale, placeholder="now+1h")
+        at = c2.text_input("At", key=widget_key(KEY, "at"), on_change=stale, placeholder="now+1h")
     elif when == "spread":
-        at = c2.text_input("From", key=f"{KEY}.from", on_change=stale, placeholder="now")
-        spread_end = c3.text_input("To", key=f"{KEY}.to", on_change=stale, placeholder="now+2h")
+        at = c2.text_input("From", key=widget_key(KEY, "from"), on_change=stale, placeholder="now")
+        spread_end = c3.text_input("To", key=widget_key(KEY, "to"), on_change=stale, placeholder="now+2h")
     try:
         return retry.RetryRequest(
             states=tuple(states),
@@ -134,7 +149,7 @@ with st.container(border=True):
         except RunopsError as exc:
             st.error(inert(exc))
     preview = st.button(
-        "Preview", icon=":material/preview:", key=f"{KEY}.preview-button", disabled=not matching
+        "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
     )
 
 if preview and request is not None:
@@ -142,14 +157,13 @@ if preview and request is not None:
     forget_job(KEY)
     try:
         with st.spinner("Reading every matching run…"):
-            st.session_state[f"{KEY}.preview"] = call(settings, retry.plan_retry, request)
+            operation_state(KEY).preview = call(settings, retry.plan_retry, request)
     except RunopsError as exc:
         st.error(inert(exc))
 
-if start_if_confirmed(KEY, settings):
-    st.session_state.pop(f"{KEY}.preview", None)  # applied: the job shows what happens now
-
-plan: Plan | None = st.session_state.get(f"{KEY}.preview")
+start_if_confirmed(KEY, settings)
+state = operation_state(KEY)
+plan = state.preview
 if plan is not None:
     st.subheader("Preview")
     st.markdown(f"**Selection:** {inert(plan.selection)}  \n**Policy:** {inert(plan.policy)}")
@@ -161,7 +175,7 @@ if plan is not None:
     st.dataframe(preview_frame(plan, settings), hide_index=True, column_config=link_config(), width="stretch")
     if len(plan) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all will be acted on.")
-    st.session_state[f"{KEY}.plan"] = plan
+    state.plan = plan
     why_not = refusal()
     if why_not:
         st.info(inert(why_not), icon=":material/lock:")

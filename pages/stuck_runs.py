@@ -17,6 +17,7 @@ from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import show_job
 from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+from ui.state import operation_state, widget_key
 
 KEY = "stuck"
 PREVIEW_ROWS = 200
@@ -39,8 +40,7 @@ COLUMNS = [
 
 def stale() -> None:
     """A changed filter makes the findings out of date: look again."""
-    for suffix in ("findings", "plan", "dialog"):
-        st.session_state.pop(f"{KEY}.{suffix}", None)
+    operation_state(KEY).stale()
 
 
 def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> pd.DataFrame:
@@ -70,31 +70,39 @@ def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> 
 def request_form(options) -> stuck.StuckRequest | None:  # type: ignore[no-untyped-def]
     c1, c2, c3, c4 = st.columns(4)
     deployments = c1.multiselect(
-        "Deployments", options.deployments, key=f"{KEY}.deployments", on_change=stale, placeholder="any"
+        "Deployments",
+        options.deployments,
+        key=widget_key(KEY, "deployments"),
+        on_change=stale,
+        placeholder="any",
     )
-    flows = c2.multiselect("Flows", options.flows, key=f"{KEY}.flows", on_change=stale, placeholder="any")
+    flows = c2.multiselect(
+        "Flows", options.flows, key=widget_key(KEY, "flows"), on_change=stale, placeholder="any"
+    )
     pools = c3.multiselect(
-        "Work pools", options.work_pools, key=f"{KEY}.pools", on_change=stale, placeholder="any"
+        "Work pools", options.work_pools, key=widget_key(KEY, "pools"), on_change=stale, placeholder="any"
     )
-    tags = c4.text_input("Tags (all of them)", key=f"{KEY}.tags", on_change=stale, placeholder="e.g. nightly")
+    tags = c4.text_input(
+        "Tags (all of them)", key=widget_key(KEY, "tags"), on_change=stale, placeholder="e.g. nightly"
+    )
     c1, c2, c3 = st.columns(3)
     k = c1.number_input(
         "k × the usual duration",
         value=3.0,
         step=0.5,
-        key=f"{KEY}.k",
+        key=widget_key(KEY, "k"),
         on_change=stale,
         help="Running or Pending longer than k × the p95 duration of the deployment's completed runs.",
     )
     older = c2.text_input(
         "Too little history: older than",
         value="2h",
-        key=f"{KEY}.older",
+        key=widget_key(KEY, "older"),
         on_change=stale,
         help=f"For deployments with fewer than {stuck.MIN_HISTORY} completed runs.",
     )
     cancelling = c3.text_input(
-        "Cancelling for more than", value="10m", key=f"{KEY}.cancelling", on_change=stale
+        "Cancelling for more than", value="10m", key=widget_key(KEY, "cancelling"), on_change=stale
     )
     try:
         return stuck.StuckRequest(
@@ -126,21 +134,22 @@ except RunopsError as exc:
 
 with st.container(border=True):
     request = request_form(options)
-    look = st.button("Find stuck runs", icon=":material/search:", key=f"{KEY}.find", disabled=request is None)
+    look = st.button(
+        "Find stuck runs", icon=":material/search:", key=widget_key(KEY, "find"), disabled=request is None
+    )
 
 if look and request is not None:
     stale()
     forget_job(KEY)
     try:
         with st.spinner("Reading active runs and their deployments' history…"):
-            st.session_state[f"{KEY}.findings"] = call(settings, stuck.find_stuck, request)
+            operation_state(KEY).found = call(settings, stuck.find_stuck, request)
     except RunopsError as exc:
         st.error(inert(exc))
 
-if start_if_confirmed(KEY, settings):
-    st.session_state.pop(f"{KEY}.findings", None)  # applied: the job shows what happens now
-
-findings: stuck.Findings | None = st.session_state.get(f"{KEY}.findings")
+start_if_confirmed(KEY, settings)
+state = operation_state(KEY)
+findings: stuck.Findings | None = state.found
 if findings is not None:
     st.subheader(f"{len(findings.stuck):,} stuck of {findings.checked:,} active run(s)")
     st.caption(inert(f"{findings.selection}; stuck: {findings.request.rule_words()}"))
@@ -149,10 +158,10 @@ if findings is not None:
         "Leave these alone",
         list(names),
         format_func=names.get,
-        key=f"{KEY}.skip",
+        key=widget_key(KEY, "skip"),
         placeholder="clear all of them",
     )
-    again = st.checkbox("Then retry them (back to Scheduled, in place)", key=f"{KEY}.retry")
+    again = st.checkbox("Then retry them (back to Scheduled, in place)", key=widget_key(KEY, "retry"))
     plan = stuck.plan_from(findings, skip=left, retry=again)
     counts = plan.counts()
     c1, c2, c3 = st.columns(3)
@@ -170,7 +179,7 @@ if findings is not None:
     )
     if len(findings.stuck) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(findings.stuck):,} stuck runs.")
-    st.session_state[f"{KEY}.plan"] = plan
+    state.plan = plan
     why_not = refusal()
     if why_not:
         st.info(inert(why_not), icon=":material/lock:")

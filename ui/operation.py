@@ -193,7 +193,7 @@ def start_if_confirmed(key: str, settings: Settings) -> str | None:
     except RunopsError as exc:
         st.error(inert(exc))
         return None
-    state.job, state.plan, state.preview = job_id, None, None  # the job shows what happens now
+    state.job, state.plan, state.preview, state.found = job_id, None, None, None  # the job shows it now
     st.session_state.pop(widget_key(key, "reason"), None)
     st.query_params["job"] = job_id
     return job_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -19,10 +20,11 @@ class OperationState:
     go: bool = False  # set by the dialog's Confirm (an on_click callback, so AppTest can drive it)
     mistyped: bool = False  # Confirm was clicked with a wrong count typed
     job: str | None = None  # the job Confirm started (also in the URL: `?job=<id>`)
+    found: Any = None  # what a kind reads before it can plan (e.g. the stuck runs found)
 
     def stale(self) -> None:
         """A changed input: the preview is out of date and has to be made again."""
-        self.preview = self.plan = None
+        self.preview = self.plan = self.found = None
         self.dialog = False
 
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from playwright.sync_api import expect
 from prefect.states import Completed, Crashed, Failed
 
 from tests.e2e.conftest import shot
+from tests.e2e.test_screenshots import save
 from tests.factories import Prefect, unique
-
-SHOTS = Path("/tmp/shots-retry")
-
-
-def keep(path: Path) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
 
 
 def test_retry_failed_in_the_browser(prefect: Prefect, page, dashboard_url: str) -> None:
@@ -40,8 +31,7 @@ def test_retry_failed_in_the_browser(prefect: Prefect, page, dashboard_url: str)
     expect(page.get_by_role("heading", name="Preview")).to_be_visible()
     metrics = page.locator('[data-testid="stMetric"]')
     expect(metrics.filter(has_text="Retry")).to_contain_text("2")
-    page.set_viewport_size({"width": 1440, "height": 1400})
-    keep(shot(page, "retry_failed_preview"))
+    save(page, "retry_failed")  # the README's picture of this page
 
     page.get_by_role("button", name="Retry 2 runs…", exact=True).click()
     dialog = page.get_by_role("dialog")
@@ -56,7 +46,7 @@ def test_retry_failed_in_the_browser(prefect: Prefect, page, dashboard_url: str)
         )
     ).to_be_visible()
     expect(page.get_by_role("heading", name="0 runs match")).to_be_visible()  # counted again after
-    keep(shot(page, "retry_failed_result"))
+    shot(page, "retry_failed_result")
 
     stored = {r.id: prefect.read(r.id) for r in (failed, crashed, completed)}
     assert {i: r.state_name for i, r in stored.items()} == {

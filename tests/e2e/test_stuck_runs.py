@@ -7,7 +7,7 @@ from prefect.states import Cancelling, Running
 
 from runops.dev.backdate import RunTimes
 from tests.e2e.conftest import shot
-from tests.e2e.test_retry_failed import keep
+from tests.e2e.test_screenshots import save
 from tests.factories import Prefect, ago, unique
 
 
@@ -38,8 +38,7 @@ def test_stuck_runs_in_the_browser(prefect: Prefect, page, dashboard_url: str) -
     expect(metrics.filter(has_text="Mark crashed")).to_contain_text("1")
     expect(metrics.filter(has_text="Mark cancelled")).to_contain_text("1")
     expect(page.get_by_test_id("stAlert").filter(has_text="keeps running")).to_be_visible()
-    page.set_viewport_size({"width": 1440, "height": 1400})
-    keep(shot(page, "stuck_runs_preview"))
+    save(page, "stuck_runs")  # the README's picture of this page
 
     page.get_by_role("button", name="Clear 2 stuck runs…", exact=True).click()
     dialog = page.get_by_role("dialog")
@@ -53,7 +52,7 @@ def test_stuck_runs_in_the_browser(prefect: Prefect, page, dashboard_url: str) -
             has_text="Finished: 2 done, 0 skipped, 0 failed, 0 not attempted of 2 planned."
         )
     ).to_be_visible()
-    keep(shot(page, "stuck_runs_result"))
+    shot(page, "stuck_runs_result")
 
     states = {r.id: prefect.read(r.id).state_name for r in (running, cancelling, fresh)}
     assert states == {running.id: "Crashed", cancelling.id: "Cancelled", fresh.id: "Running"}

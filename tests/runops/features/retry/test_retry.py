@@ -97,7 +97,8 @@ def test_cancelled_when_chosen_and_runs_without_deployment_are_skipped(
 def test_spread_oldest_first_and_at(prefect: Prefect, store: Store) -> None:
     deployment = prefect.deployment()
     runs = failed_at(prefect, deployment, [ago(hours=1), ago(hours=5), ago(hours=3)])
-    start, end = later(hours=1), later(hours=3)
+    # whole seconds: the midpoint of two times with odd microseconds rounds on the server
+    start, end = (later(hours=h).replace(microsecond=0) for h in (1, 3))
     plan = prefect.run(
         retry.plan_retry, retry.RetryRequest(deployments=(deployment.full_name,), spread=(start, end))
     )
