@@ -39,7 +39,7 @@ from prefect.states import Cancelling
 
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for
 from bench.seed import insert_runs
-from runops.engine.operations import ApplyOptions
+from runops.engine.apply import ApplyOptions
 from runops.engine.selection import PAGE_SIZE, RunSelection
 from runops.features import cancel
 from runops.prefect_api.client import open_client

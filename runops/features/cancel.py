@@ -34,22 +34,9 @@ from prefect.client.schemas.responses import OrchestrationResult
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State, to_state_create
 
+from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
 from runops.engine.execute import JobRef, StopSignal, execute
-from runops.engine.operations import (
-    DONE,
-    FAILED,
-    SKIP,
-    SKIPPED,
-    ApplyOptions,
-    Batching,
-    Plan,
-    PlannedRun,
-    Progress,
-    Report,
-    RunResult,
-    batch_size,
-    result_for,
-)
+from runops.engine.plan import DONE, FAILED, SKIP, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import (
     PAGE_SIZE,
     ResolvedSelection,

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
-from runops.engine.operations import DONE, RunResult
+from runops.engine.plan import DONE, RunResult
 
 MAX_RUNS = 2000  # regular runs made in one catch-up at most (per schedule of a deployment)
 SCHEDULE_WARNING = (

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from runops.engine.operations import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
+from runops.engine.plan import OUTCOMES, Plan, PlannedRun, RunResult, totals_of
 from runops.errors import BadInput, NotAllowed
 from runops.store.db import job_runs, jobs
 

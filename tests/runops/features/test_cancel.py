@@ -24,7 +24,8 @@ from prefect.states import (
 )
 
 from runops.dev.server import LocalPrefectServer, free_port
-from runops.engine.operations import DONE, FAILED, SKIP, SKIPPED, ApplyOptions, only
+from runops.engine.apply import ApplyOptions
+from runops.engine.plan import DONE, FAILED, SKIP, SKIPPED, only
 from runops.engine.selection import RunSelection
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
 from runops.features import cancel

@@ -16,7 +16,8 @@ from prefect.states import Completed, Running, Scheduled
 
 from bench.seed import SeedTimes
 from runops.dev.server import free_port
-from runops.engine.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
+from runops.engine.apply import ApplyOptions
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, Report, only
 from runops.errors import ApiUnreachable, BadInput
 from runops.features import late
 from runops.features.recreate import idempotency_key

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from runops.engine.operations import NOT_ATTEMPTED, Plan, PlannedRun, RunResult
+from runops.engine.plan import NOT_ATTEMPTED, Plan, PlannedRun, RunResult
 from runops.store import Store
 from runops.store.jobs import DONE, INTERRUPTED, RUNNING, STOPPED, JobBusy, UnknownJob
 
