@@ -8,7 +8,7 @@ check they were really changed, and one untimed job of each kind runs first (a f
 faster for its first few jobs). Every controller job starts at 4, as in the dashboard: nothing
 carries over from one job to the next. Target: the controller at ≥ 0.9× the best fixed level on
 two API workers, ≥ 0.85× elsewhere.
-Run: `.venv/bin/python -m bench.bench_concurrency --setup pg-redis-2 [--runs 400] [--rounds 6]`.
+Run: `.venv/bin/python -m bench.bench_concurrency --setup pg-redis-2 [--runs 400] [--rounds 4]`.
 """
 
 from __future__ import annotations
@@ -215,6 +215,6 @@ if __name__ == "__main__":
     bench_arguments(parser)
     parser.add_argument("--runs", type=int, default=400, help="runs per variant and round")
     # an even number (see `orders`): every variant's mean position in the run is the same
-    parser.add_argument("--rounds", type=int, default=6, help="rounds (even), in a balanced order")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds (even), in a balanced order")
     parser.add_argument("--jobs", nargs="*", choices=["cancel", "reschedule"], help="only these jobs")
     asyncio.run(main(parser.parse_args()))
