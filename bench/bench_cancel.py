@@ -46,7 +46,7 @@ from runops.prefect_api.client import open_client
 from runops.store import Store
 
 FLOW = "bench-cancel-flow"
-RUNOPS = "runops (adaptive, job recorded in its store)"
+RUNOPS = "runops (job recorded in its store)"
 STORE: list[Store] = []  # the job store of this setup (set in main)
 ACTIVE = ["Pending", "Running", "Scheduled", "Late"]
 

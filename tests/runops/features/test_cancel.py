@@ -417,7 +417,7 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 40, "SCHEDULED")
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Scheduled"]))
-    options = ApplyOptions(attempts=3, backoff_s=0.05)  # adaptive, as the dashboard runs it
+    options = ApplyOptions(attempts=3, backoff_s=0.05)  # the concurrency limit, as the dashboard runs it
     report = call(
         settings,
         cancel.apply_cancel,

@@ -605,7 +605,7 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     # for what failed: it is kept, and the replacement made for it is removed
     picked_up = runs[3].id
     prefect.set_state(picked_up, Running())
-    # one request at a time, as before: under the whole suite's load an adaptive rerun on the shared
+    # one request at a time: under the whole suite's load a rerun with several in flight on the shared
     # SQLite server once had one run fail (busy database), which this test is not about
     rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
     failed = [r.reason for r in rerun.results if r.outcome == FAILED]
