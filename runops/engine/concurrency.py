@@ -22,9 +22,9 @@ class ConcurrencyLimit:
       it; only one sent after it halves again. `epoch` (the halvings so far) tells them apart.
     - Climb: runs answered per second are measured over windows of at least `window_s` seconds
       and one answer per request in flight. While a window is at least as fast as the one
-      before, the limit goes up by 1 (up to `maximum`); the first slower window steps back
-      to the level before and ends the climb.
-    - `fixed(n)`: always n in flight, never climbs nor halves (the caller chose n).
+      before (the first has none to compare with), the limit goes up by 1, up to `maximum`;
+      the first slower window steps back to the level before and ends the climb.
+    - `fixed_at(n)`: always n in flight, never climbs nor halves (the caller chose n).
     """
 
     def __init__(
