@@ -120,7 +120,10 @@ def is_overload(exc: BaseException) -> bool:
 
 @dataclass
 class ApplyOptions:
-    concurrency: int | None = field(default_factory=lambda: fixed_concurrency())  # None: ConcurrencyLimit
+    """How one apply runs: requests in flight, tries per batch, time limit, when to stop."""
+
+    # a fixed number in flight (RUNOPS_CONCURRENCY by default); None: a ConcurrencyLimit up to the maximum
+    concurrency: int | None = field(default_factory=lambda: fixed_concurrency())
     max_concurrency: int = 8
     attempts: int = 3
     backoff_s: float = 0.5
