@@ -2,8 +2,8 @@
 
 Each (benchmark, setup) runs in its own process that starts and stops its own Prefect, one after
 the other so that they do not compete for the machine. The jobs' benchmarks (late reschedule,
-bulk cancel, retry, history) run on SQLite and on PostgreSQL; the concurrency sweep runs on SQLite, on
-one PostgreSQL + Redis API worker and on two. Ratios compare variants measured in the same run.
+bulk cancel, retry, history) run on SQLite and on PostgreSQL; the concurrency comparison runs on SQLite, on
+PostgreSQL and on two PostgreSQL + Redis API workers. Ratios compare variants measured in the same run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PLAN: dict[str, tuple[str, tuple[str, ...]]] = {
     "cancel": ("bench.bench_cancel", ("sqlite", "postgres")),
     "retry": ("bench.bench_retry", ("sqlite", "postgres")),
     "history": ("bench.bench_history", ("sqlite", "postgres")),
-    "sweep": ("bench.bench_sweep", ("sqlite", "pg-redis-1", "pg-redis-2")),
+    "concurrency": ("bench.bench_concurrency", ("sqlite", "postgres", "pg-redis-2")),
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -39,14 +39,14 @@ from prefect.states import Cancelling
 
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for
 from bench.seed import insert_runs
-from runops.engine.operations import ApplyOptions
+from runops.engine.apply import ApplyOptions
 from runops.engine.selection import PAGE_SIZE, RunSelection
 from runops.features import cancel
 from runops.prefect_api.client import open_client
 from runops.store import Store
 
 FLOW = "bench-cancel-flow"
-RUNOPS = "runops (adaptive, job recorded in its store)"
+RUNOPS = "runops (job recorded in its store)"
 STORE: list[Store] = []  # the job store of this setup (set in main)
 ACTIVE = ["Pending", "Running", "Scheduled", "Late"]
 

@@ -36,8 +36,7 @@ from prefect.states import Scheduled
 
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for, timed
 from bench.seed import SeedTimes, insert_runs
-from runops.engine.concurrency import MEMORY
-from runops.engine.operations import Report
+from runops.engine.plan import Report
 from runops.features import late
 from runops.prefect_api.client import open_client
 from runops.settings import Settings
@@ -166,7 +165,6 @@ async def main(args: argparse.Namespace) -> None:
 
         store = job_store(server, Path(tempfile.mkdtemp(prefix="runops-bench-store-")))
         for k, (name, policy) in enumerate(variants.items()):
-            MEMORY.clear()  # every variant starts cold: a level learnt by the one before would favour it
             seconds, result = await runops_job(
                 settings, f"late-{k}", n, policy, None if name == NO_STORE else store
             )

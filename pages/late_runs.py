@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from runops.engine.operations import Plan
+from runops.engine.plan import Plan
 from runops.errors import RunopsError
 from runops.features import late
 from runops.prefect_api.client import call

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from runops.engine.operations import Plan
+from runops.engine.plan import Plan
 from runops.engine.selection import filter_options
 from runops.errors import RunopsError
 from runops.features import stuck

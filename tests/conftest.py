@@ -59,13 +59,3 @@ def prefect(prefect_server: LocalPrefectServer, settings: Settings) -> Prefect:
 def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RUNOPS_HOME", str(tmp_path))
     return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def _cold_concurrency() -> Iterator[None]:
-    """Each test's jobs start cold: what earlier tests' jobs measured is forgotten."""
-    from runops.engine.concurrency import MEMORY
-
-    MEMORY.clear()
-    yield
-    MEMORY.clear()

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from runops.engine.operations import SKIP, Plan, PlannedRun
+from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
 from runops.settings import Settings

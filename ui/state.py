@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from runops.engine.operations import Plan
+from runops.engine.plan import Plan
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from runops.cli.common import (
+    ConcurrencyOpt,
     DeploymentOpt,
     DryRunOpt,
     JsonOpt,
@@ -38,6 +39,7 @@ def cancel_runs(
         bool, typer.Option("--utc", help="Read times without a zone as UTC, not local time.")
     ] = False,
     reason: ReasonOpt = "",
+    concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -61,4 +63,14 @@ def cancel_runs(
     request = cancel.CancelRequest(
         selection=selection, include_subflows=include_subflows, force_stuck=force_stuck
     )
-    run_job(cancel.plan_cancel, request, cancel.apply_cancel, dry_run, yes, as_json, reason)
+    run_job(
+        cancel.plan_cancel,
+        request,
+        cancel.apply_cancel,
+        dry_run,
+        yes,
+        as_json,
+        reason,
+        concurrency,
+        cancel.default_options,
+    )

@@ -29,6 +29,15 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 ReasonOpt = Annotated[
     str, typer.Option("--reason", help="Why (an incident id, a sentence): kept in the job and the audit log.")
 ]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        metavar="N",
+        help="Keep exactly N requests in flight (a whole number ≥ 1); default: start at 4 and adapt.",
+    ),
+]
 DeploymentOpt = Annotated[
     list[str] | None,
     typer.Option("--deployment", "-d", help='Deployment ("flow/deployment" or a unique name).'),

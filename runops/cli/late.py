@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from runops.cli.common import (
+    ConcurrencyOpt,
     DeploymentOpt,
     DryRunOpt,
     JsonOpt,
@@ -80,6 +81,7 @@ def late_reschedule(
         bool, typer.Option("--allow-long-delay", help="Allow a --delay of more than 30 days.")
     ] = False,
     reason: ReasonOpt = "",
+    concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -108,4 +110,4 @@ def late_reschedule(
             allow_past=allow_past,
             allow_long=allow_long_delay,
         )
-    run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json, reason)
+    run_job(late.plan_reschedule, request, late.apply_reschedule, dry_run, yes, as_json, reason, concurrency)

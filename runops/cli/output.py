@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import typer
@@ -21,8 +22,9 @@ from runops.cli.common import (
     store_of,
     words,
 )
+from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import StopSignal
-from runops.engine.operations import FAILED, Plan, Progress, Report
+from runops.engine.plan import FAILED, Plan, Report
 from runops.errors import NotAllowed
 from runops.prefect_api.client import call
 from runops.store.jobs import INTERRUPTED, STOPPED
@@ -154,8 +156,11 @@ def run_job(
     yes: bool,
     as_json: bool,
     reason: str = "",
+    concurrency: int | None = None,
+    defaults: Callable[[Plan], ApplyOptions] = lambda _plan: ApplyOptions(),
 ) -> None:
-    """select → plan → confirm → apply → report, as on the pages; the apply is a recorded job."""
+    """select → plan → confirm → apply → report, as on the pages; the apply is a recorded job.
+    `concurrency`: a fixed number of requests in flight, over the verb's `defaults` for the plan."""
     s = settings()
     with words():
         plan: Plan = call(s, plan_fn, request)
@@ -174,6 +179,7 @@ def run_job(
                 typer.echo("Dry run: nothing changed.")
             return
         confirm(plan, yes)
+        options = {} if concurrency is None else {"options": replace(defaults(plan), concurrency=concurrency)}
         stop = StopSignal()
         with progress_bar(len(plan)) as advance, ctrl_c_stops(stop), left_at_once():
             report: Report = call(
@@ -185,5 +191,6 @@ def run_job(
                 progress=advance,
                 reason=reason,
                 stop=stop,
+                **options,
             )
     finish(report, as_json)

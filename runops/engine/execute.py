@@ -12,17 +12,8 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 
 from runops.access import ensure_may_apply
-from runops.engine.operations import (
-    FAILED,
-    ApplyOptions,
-    Batching,
-    Handler,
-    Plan,
-    Progress,
-    Report,
-    RunResult,
-    apply_plan,
-)
+from runops.engine.apply import ApplyOptions, Batching, Handler, Progress, apply_plan
+from runops.engine.plan import FAILED, Plan, Report, RunResult
 from runops.prefect_api.client import explain
 from runops.prefect_api.events import emit_operation
 from runops.settings import public_url

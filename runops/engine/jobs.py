@@ -15,19 +15,9 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 
 from runops.access import ensure_may_apply
+from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, record_job
-from runops.engine.operations import (
-    DONE,
-    NOT_ATTEMPTED,
-    SKIPPED,
-    ApplyOptions,
-    Plan,
-    Progress,
-    Report,
-    RunResult,
-    only,
-    result_for,
-)
+from runops.engine.plan import DONE, NOT_ATTEMPTED, SKIPPED, Plan, Report, RunResult, only, result_for
 from runops.errors import BadInput
 from runops.features import cancel, late, retry, stuck
 from runops.store import Store

@@ -9,7 +9,7 @@ from typing import Any
 
 from runops.engine import jobs
 from runops.engine.execute import StopSignal
-from runops.engine.operations import Plan
+from runops.engine.plan import Plan
 from runops.prefect_api.client import open_client, run_sync
 from runops.settings import Settings, public_url
 from runops.store import Store

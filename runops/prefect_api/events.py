@@ -7,7 +7,7 @@ from uuid import uuid4
 from prefect.client.orchestration import PrefectClient
 from prefect.events.schemas.events import Event
 
-from runops.engine.operations import Report
+from runops.engine.plan import Report
 
 EVENT_NAME = "runops.operation.completed"
 MAX_RELATED = 100  # the server keeps at most this many related resources per event

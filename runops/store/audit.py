@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from runops.engine.operations import Report
+from runops.engine.plan import Report
 from runops.store.db import operation_runs, operations
 
 

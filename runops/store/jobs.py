@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
-from runops.engine.operations import Plan, RunResult
+from runops.engine.plan import Plan, RunResult
 from runops.store.db import job_runs, jobs
 from runops.store.records import (
     DONE,

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from runops.engine import operations
-from runops.engine.operations import OUTCOMES, PlannedRun, totals_of
+from runops.engine.plan import DONE as RUN_DONE
+from runops.engine.plan import FAILED as RUN_FAILED
+from runops.engine.plan import OUTCOMES, PlannedRun, totals_of
 from runops.errors import BadInput, NotAllowed
 
 RUNNING, DONE, FAILED, STOPPED, INTERRUPTED = "running", "done", "failed", "stopped", "interrupted"
@@ -110,7 +111,7 @@ class JobRun:
     @property
     def warning(self) -> str:
         """The plan's warnings, once the change was (or may have been) made."""
-        return " ".join(self.item.warnings) if self.outcome in (operations.DONE, operations.FAILED) else ""
+        return " ".join(self.item.warnings) if self.outcome in (RUN_DONE, RUN_FAILED) else ""
 
     def as_json(self) -> dict[str, Any]:
         item = self.item

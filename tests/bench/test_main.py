@@ -10,7 +10,7 @@ def test_a_whole_run_writes_results_md() -> None:
 
 
 def test_a_subset_leaves_results_md_alone_and_names_its_command() -> None:
-    path, command = destination(["sweep"], ["sqlite", "pg-redis-1"])
-    assert path == RESULTS.with_name("RESULTS-sweep-sqlite-pg-redis-1.md")
-    assert command == "python -m bench sweep --setups sqlite pg-redis-1"
-    assert destination(["sweep"], [])[0] == RESULTS.with_name("RESULTS-sweep.md")
+    path, command = destination(["concurrency"], ["sqlite", "pg-redis-2"])
+    assert path == RESULTS.with_name("RESULTS-concurrency-sqlite-pg-redis-2.md")
+    assert command == "python -m bench concurrency --setups sqlite pg-redis-2"
+    assert destination(["concurrency"], [])[0] == RESULTS.with_name("RESULTS-concurrency.md")

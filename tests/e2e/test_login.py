@@ -13,7 +13,7 @@ from prefect.states import Scheduled
 
 from runops.dev.server import LocalPrefectServer
 from runops.engine.execute import execute
-from runops.engine.operations import Plan, Report
+from runops.engine.plan import Plan, Report
 from runops.errors import NotAllowed
 from runops.store import Store
 from runops.store.jobs import DONE

@@ -10,11 +10,7 @@ from uuid import UUID
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from runops.engine.operations import (
-    SKIP,
-    Plan,
-    PlannedRun,
-)
+from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.selection import (
     PAGE_SIZE,
     ResolvedSelection,

@@ -7,13 +7,9 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
+from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, execute
-from runops.engine.operations import (
-    ApplyOptions,
-    Plan,
-    Progress,
-    Report,
-)
+from runops.engine.plan import Plan, Report
 from runops.features.late.batches import late_batches
 from runops.features.late.plan import (
     check_plan,

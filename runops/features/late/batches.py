@@ -14,16 +14,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling, Scheduled
 
-from runops.engine.operations import (
-    DONE,
-    FAILED,
-    Batching,
-    Plan,
-    PlannedRun,
-    RunResult,
-    batch_size,
-    result_for,
-)
+from runops.engine.apply import Batching, batch_size
+from runops.engine.plan import DONE, FAILED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import (
     read_by_id,
 )

@@ -21,15 +21,7 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling, Scheduled
 
-from runops.engine.operations import (
-    DONE,
-    FAILED,
-    SKIPPED,
-    Plan,
-    PlannedRun,
-    RunResult,
-    result_for,
-)
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.features.late.plan import (
     scheduled_time,
 )

@@ -11,10 +11,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 
-from runops.engine.operations import (
-    Plan,
-    PlannedRun,
-)
+from runops.engine.plan import Plan, PlannedRun
 from runops.engine.selection import (
     RunSelection,
     deployment_names_by_id,

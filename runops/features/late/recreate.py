@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled, to_state_create
 
-from runops.engine.operations import PlannedRun
+from runops.engine.plan import PlannedRun
 from runops.prefect_api.deployments import bulk_create_flow_runs_from_deployment
 
 

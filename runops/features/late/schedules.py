@@ -17,7 +17,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
-from runops.engine.operations import DONE, RunResult
+from runops.engine.plan import DONE, RunResult
 from runops.prefect_api.deployments import schedule_deployment_runs
 
 SCHEDULE_WARNING = (

@@ -20,21 +20,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
+from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
 from runops.engine.execute import JobRef, StopSignal, execute
-from runops.engine.operations import (
-    DONE,
-    FAILED,
-    SKIPPED,
-    ApplyOptions,
-    Batching,
-    Plan,
-    PlannedRun,
-    Progress,
-    Report,
-    RunResult,
-    batch_size,
-    result_for,
-)
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
 from runops.features.retry.plan import RETRY

@@ -22,21 +22,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Cancelled, Crashed, State
 
+from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
 from runops.engine.execute import JobRef, StopSignal, execute
-from runops.engine.operations import (
-    DONE,
-    FAILED,
-    SKIPPED,
-    ApplyOptions,
-    Batching,
-    Plan,
-    PlannedRun,
-    Progress,
-    Report,
-    RunResult,
-    batch_size,
-    result_for,
-)
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
 from runops.features.retry.apply import RETRIED_TYPES, propose_retry

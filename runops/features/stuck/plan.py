@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from runops.engine.operations import SKIP, Plan, PlannedRun
+from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.selection import (
     ResolvedSelection,
     RunSelection,

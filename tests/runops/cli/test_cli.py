@@ -109,6 +109,39 @@ def test_bad_input_exit_2(prefect: Prefect, args: list[str], message: str) -> No
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "two", "1.5"])
+@pytest.mark.parametrize("verb", [["late", "reschedule", "-d", "x", "--delay", "6h"], ["cancel", "-d", "x"]])
+def test_concurrency_must_be_a_positive_whole_number(verb: list[str], value: str) -> None:
+    result = invoke(*verb, "--concurrency", value, "--yes")
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--concurrency'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_concurrency_fixes_the_requests_in_flight(prefect: Prefect) -> None:
+    deployment = prefect.deployment()
+    prefect.late_runs(deployment, 3)
+    moved = invoke(
+        "late",
+        "reschedule",
+        "-d",
+        deployment.full_name,
+        "--delay",
+        "1d",
+        "--concurrency",
+        "3",
+        "--yes",
+        "--json",
+    )
+    assert moved.exit_code == 0, moved.output
+    report = json.loads(moved.stdout)
+    assert (report["start_concurrency"], report["concurrency"], report["totals"]["done"]) == (3, 3, 3)
+    cancelled = invoke("cancel", "-d", deployment.full_name, "--concurrency", "1", "--yes", "--json")
+    assert cancelled.exit_code == 0, cancelled.output
+    report = json.loads(cancelled.stdout)
+    assert (report["start_concurrency"], report["concurrency"], report["totals"]["done"]) == (1, 1, 3)
+
+
 def test_cancel_json_and_states(prefect: Prefect) -> None:
     deployment = prefect.deployment()
     scheduled, pending, running, done = prefect.runs(

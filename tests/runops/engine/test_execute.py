@@ -10,7 +10,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
 from runops.engine.execute import execute
-from runops.engine.operations import DONE, Plan, PlannedRun, RunResult, result_for
+from runops.engine.plan import DONE, Plan, PlannedRun, RunResult, result_for
 from runops.errors import NotAllowed
 from runops.prefect_api.events import EVENT_NAME
 from runops.store import Store

@@ -12,8 +12,9 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 
 from runops.engine import jobs
+from runops.engine.apply import ApplyOptions
 from runops.engine.execute import StopSignal
-from runops.engine.operations import DONE, ApplyOptions, Plan, RunResult
+from runops.engine.plan import DONE, Plan, RunResult
 from runops.engine.runner import JobRunner
 from runops.features import late
 from runops.prefect_api.client import open_client, run_sync

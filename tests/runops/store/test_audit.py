@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from runops.engine.operations import Report, RunResult
+from runops.engine.plan import Report, RunResult
 from runops.store import Store
 
 

@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import create_engine, text
 
-from runops.engine.operations import NOT_ATTEMPTED, Plan, PlannedRun, RunResult
+from runops.engine.plan import NOT_ATTEMPTED, Plan, PlannedRun, RunResult
 from runops.store import Store
 from runops.store.db import install
 from runops.store.jobs import DONE, INTERRUPTED, RUNNING, STOPPED, JobBusy, UnknownJob

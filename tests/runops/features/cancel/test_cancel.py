@@ -24,7 +24,8 @@ from prefect.states import (
 )
 
 from runops.dev.server import LocalPrefectServer, free_port
-from runops.engine.operations import DONE, FAILED, SKIP, SKIPPED, ApplyOptions, only
+from runops.engine.apply import ApplyOptions
+from runops.engine.plan import DONE, FAILED, SKIP, SKIPPED, only
 from runops.engine.selection import RunSelection
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
 from runops.features import cancel
@@ -416,7 +417,7 @@ def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 40, "SCHEDULED")
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Scheduled"]))
-    options = ApplyOptions(attempts=3, backoff_s=0.05)  # adaptive, as the dashboard runs it
+    options = ApplyOptions(attempts=3, backoff_s=0.05)  # the concurrency limit, as the dashboard runs it
     report = call(
         settings,
         cancel.apply_cancel,

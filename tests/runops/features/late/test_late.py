@@ -16,7 +16,8 @@ from prefect.states import Completed, Running, Scheduled
 
 from bench.seed import SeedTimes
 from runops.dev.server import free_port
-from runops.engine.operations import DONE, FAILED, SKIPPED, ApplyOptions, Plan, Report, only
+from runops.engine.apply import ApplyOptions
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, Report, only
 from runops.errors import ApiUnreachable, BadInput
 from runops.features import late
 from runops.features.late.recreate import idempotency_key
@@ -609,7 +610,7 @@ def test_recreate_in_bulk_fault_after_a_create_whose_answer_is_lost_then_rerun(
     # for what failed: it is kept, and the replacement made for it is removed
     picked_up = runs[3].id
     prefect.set_state(picked_up, Running())
-    # one request at a time, as before: under the whole suite's load an adaptive rerun on the shared
+    # one request at a time: under the whole suite's load a rerun with several in flight on the shared
     # SQLite server once had one run fail (busy database), which this test is not about
     rerun = apply(prefect, only(plan, report.failed_ids), options=replace(FAST, concurrency=1))
     failed = [r.reason for r in rerun.results if r.outcome == FAILED]

@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 from prefect.states import Cancelled, Completed, Crashed, Failed, Running, Scheduled
 
-from runops.engine.operations import DONE, SKIP, SKIPPED
+from runops.engine.plan import DONE, SKIP, SKIPPED
 from runops.errors import BadInput
 from runops.features import retry
 from runops.settings import Settings

@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from prefect.client.schemas.objects import FlowRun
 
-from runops.engine.operations import DONE
+from runops.engine.plan import DONE
 from runops.features import retry
 from runops.store import Store
 from tests.factories import Prefect

@@ -10,7 +10,7 @@ import pytest
 from prefect.states import Cancelling, Completed, Pending, Running
 
 from runops.dev.backdate import RunTimes
-from runops.engine.operations import DONE, SKIP, SKIPPED
+from runops.engine.plan import DONE, SKIP, SKIPPED
 from runops.errors import BadInput
 from runops.features import stuck
 from runops.store import Store

@@ -9,21 +9,16 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
-from runops.engine.operations import (
+from runops.engine.apply import ApplyOptions, Batching, BatchQueue, apply_plan, batch_size
+from runops.engine.plan import (
     DONE,
-    EXPLORE_BATCH,
     FAILED,
     SKIP,
     SKIPPED,
-    ApplyOptions,
-    Batching,
-    BatchQueue,
     Plan,
     PlannedRun,
     Report,
     RunResult,
-    apply_plan,
-    batch_size,
     only,
     result_for,
 )
@@ -126,10 +121,10 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
         *_items(2, "a"),
     )
 
-    def batches(queue: BatchQueue, cap: int | None = None) -> list[list[int]]:
+    def batches(queue: BatchQueue) -> list[list[int]]:
         out = []
         while queue:
-            out.append(queue.take(cap))
+            out.append(queue.take())
         return out
 
     # grouped by key, keys in the order they first appear; the skipped run is in no batch
@@ -139,15 +134,10 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
         [10],
         [6, 7, 8],
     ]
-    assert BatchQueue(items, key=lambda i: i.action, size=3).largest == 3
-    # a cap (while measuring) shrinks batches, but not those of a key with a size of its own
-    assert batches(BatchQueue(items, key=lambda i: i.action, size=3, sizes={"b": 2}), cap=1) == [
-        [0],
-        [1],
-        [2],
-        [3],
-        [4],
-        [9],
+    # a key with a size of its own (e.g. `bulk_delete`'s 50 a call) keeps it
+    assert batches(BatchQueue(items, key=lambda i: i.action, size=3, sizes={"b": 2})) == [
+        [0, 1, 2],
+        [3, 4, 9],
         [10],
         [6, 7],
         [8],
@@ -176,16 +166,14 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
     assert [d for d, _ in seen] == list(range(1, 12))  # progress still moves once per run
 
 
-def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_settled(
-    prefect: Prefect,
-) -> None:
+def test_each_job_climbs_from_4_on_its_own_in_full_batches(prefect: Prefect) -> None:
     # a server whose answers take the same time at any concurrency and batch size: more in
-    # flight is faster, so the first job climbs to 8 (two windows of >= 2 s) and remembers it
+    # flight is faster, so the job climbs by one a window (>= 2 s) from 4 to the maximum, 8
     sizes: list[int] = []
 
     async def steady(client: PrefectClient, batch) -> list[RunResult]:
         sizes.append(len(batch))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         return [result_for(i, DONE, "Cancelling") for i in batch]
 
     def job(action: str, n: int, **options) -> Report:
@@ -193,14 +181,12 @@ def test_small_batches_while_measuring_and_the_next_job_starts_where_the_last_se
         return _run(prefect, plan, Batching(steady, key=lambda i: 0, size=batch_size(n)), **options)[0]
 
     first = job("touch", 6000)
-    assert (first.start_concurrency, first.concurrency) == (4, 8)
+    assert (first.start_concurrency, first.concurrency, first.peak_concurrency) == (4, 8, 8)
     assert first.totals["done"] == 6000 and "started at 4" in first.summary()
-    settled_at = next(i for i, size in enumerate(sizes) if size == 50)
-    assert set(sizes[:settled_at]) == {EXPLORE_BATCH} and set(sizes[settled_at:-1]) == {50}
+    assert set(sizes) == {50}  # full batches throughout: no smaller ones while climbing
 
-    second = job("touch", 400)  # batches of 20: the same kind of request (10+ runs)
-    assert second.start_concurrency == 8 and second.totals["done"] == 400
-    assert job("another action", 400).start_concurrency == 4  # another kind of job starts cold
-    assert job("touch", 30).start_concurrency == 4  # batches of 2: another kind of request
+    # nothing carries over: the next job of the same kind starts at 4 again
+    second = job("touch", 400)
+    assert second.start_concurrency == 4 and second.totals["done"] == 400
     fixed = job("touch", 30, concurrency=1)
-    assert fixed.start_concurrency == fixed.concurrency == 1
+    assert fixed.start_concurrency == fixed.concurrency == fixed.peak_concurrency == 1
