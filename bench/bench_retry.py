@@ -39,7 +39,7 @@ from runops.store import Store
 
 FLOW = "bench-retry-flow"
 RAW = "raw bulk_set_state (50/call)"
-RUNOPS = "runops (adaptive, job recorded in its store)"
+RUNOPS = "runops (its job recorded in its store)"
 STORE: list[Store] = []
 
 
