@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +14,7 @@ from runops.features import cancel
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.context import refusal, timezone
+from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import show_job
@@ -84,22 +87,8 @@ with st.container(border=True):
         help="Cancelling: runs stuck there (their worker never confirmed). They are skipped unless "
         "you choose force below.",
     )
-    c1, c2, c3, c4 = st.columns(4)
-    deployments = c1.multiselect(
-        "Deployments",
-        options.deployments,
-        key=widget_key(KEY, "deployments"),
-        on_change=stale,
-        placeholder="any",
-    )
-    flows = c2.multiselect(
-        "Flows", options.flows, key=widget_key(KEY, "flows"), on_change=stale, placeholder="any"
-    )
-    pools = c3.multiselect(
-        "Work pools", options.work_pools, key=widget_key(KEY, "pools"), on_change=stale, placeholder="any"
-    )
-    tags = c4.text_input(
-        "Tags (all of them)", key=widget_key(KEY, "tags"), on_change=stale, placeholder="e.g. nightly, team-a"
+    deployments, flows, pools, tags = astuple(
+        run_filters(KEY, options, stale, tags_hint="e.g. nightly, team-a")
     )
     c1, c2, c3 = st.columns([1, 1, 1])
     window_on = c1.radio(

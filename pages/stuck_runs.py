@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +15,7 @@ from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui.context import refusal
+from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import show_job
@@ -68,23 +71,7 @@ def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> 
 
 
 def request_form(options) -> stuck.StuckRequest | None:  # type: ignore[no-untyped-def]
-    c1, c2, c3, c4 = st.columns(4)
-    deployments = c1.multiselect(
-        "Deployments",
-        options.deployments,
-        key=widget_key(KEY, "deployments"),
-        on_change=stale,
-        placeholder="any",
-    )
-    flows = c2.multiselect(
-        "Flows", options.flows, key=widget_key(KEY, "flows"), on_change=stale, placeholder="any"
-    )
-    pools = c3.multiselect(
-        "Work pools", options.work_pools, key=widget_key(KEY, "pools"), on_change=stale, placeholder="any"
-    )
-    tags = c4.text_input(
-        "Tags (all of them)", key=widget_key(KEY, "tags"), on_change=stale, placeholder="e.g. nightly"
-    )
+    deployments, flows, pools, tags = astuple(run_filters(KEY, options, stale))
     c1, c2, c3 = st.columns(3)
     k = c1.number_input(
         "k × the usual duration",
