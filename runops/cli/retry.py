@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from runops.cli.common import DeploymentOpt, DryRunOpt, JsonOpt, ReasonOpt, YesOpt, local_zone, words
-from runops.cli.output import run_job
 
 
 def retry_runs(
@@ -40,6 +39,7 @@ def retry_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Put failed and crashed runs back to Scheduled in place (same id and parameters), now, at T or spread."""
+    from runops.cli.output import run_job
     from runops.features import retry  # lazily: `runops --help` needs no Prefect
 
     with words():

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from runops.cli.common import DeploymentOpt, DryRunOpt, JsonOpt, ReasonOpt, YesOpt, emit_json, settings, words
-from runops.cli.output import run_job
 
 if TYPE_CHECKING:
     from runops.features.stuck import Findings, StuckRequest
@@ -124,6 +123,7 @@ def stuck_clear(
     as_json: JsonOpt = False,
 ) -> None:
     """Mark stuck Running/Pending runs Crashed and stuck Cancelling runs Cancelled (their process, if alive, keeps running)."""
+    from runops.cli.output import run_job
     from runops.features import stuck
 
     with words():
