@@ -46,6 +46,7 @@ def cancel_runs(
 ) -> None:
     """Cancel every matching run: not started → Cancelled, Pending/Running → Cancelling; finished runs untouched."""
     from runops.cli.output import run_job
+    from runops.engine.apply import bounded_options
     from runops.features import cancel
 
     with words():
@@ -72,5 +73,5 @@ def cancel_runs(
         as_json,
         reason,
         concurrency,
-        cancel.default_options,
+        lambda plan: bounded_options(len(plan.to_change)),
     )

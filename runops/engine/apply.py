@@ -134,6 +134,11 @@ class ApplyOptions:
     stop: Callable[[], bool] | None = None
 
 
+def bounded_options(runs: int) -> ApplyOptions:
+    """Bounded in time as well as count: generous for a job of `runs` changes, never open-ended."""
+    return ApplyOptions(time_limit_s=max(600.0, 2.0 * runs))
+
+
 @dataclass
 class Answer:
     """What one batch came back with: a result per run, and whether the API was unreachable."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runops.features.cancel.apply import apply_cancel, cancel_batches, default_options
+from runops.features.cancel.apply import apply_cancel, cancel_batches
 from runops.features.cancel.plan import action_for, check_plan, plan_cancel
 from runops.features.cancel.request import (
     CANCELLABLE_STATES,
@@ -31,7 +31,6 @@ __all__ = [
     "cancel_batches",
     "check_plan",
     "count_matching",
-    "default_options",
     "plan_cancel",
     "with_default_states",
 ]

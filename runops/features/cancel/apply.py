@@ -30,7 +30,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State
 
-from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
+from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
 from runops.engine.execute import JobRef, StopSignal, execute
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import (
@@ -202,11 +202,6 @@ def cancel_batches(plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> Ba
     return Batching(CancelBatch(plan, actor, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
-def default_options(plan: Plan) -> ApplyOptions:
-    """Bounded in time as well as count: generous for the plan's size, never open-ended."""
-    return ApplyOptions(time_limit_s=max(600.0, 2.0 * len(plan.to_change)))
-
-
 async def apply_cancel(
     client: PrefectClient,
     plan: Plan,
@@ -234,7 +229,7 @@ async def apply_cancel(
         actor=actor,
         store=store,
         progress=progress,
-        options=options or default_options(plan),
+        options=options or bounded_options(len(plan.to_change)),
         reason=reason,
         stop=stop,
         job=job,

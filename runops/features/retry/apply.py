@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
-from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
+from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
 from runops.engine.execute import JobRef, StopSignal, execute
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import read_by_id
@@ -169,11 +169,6 @@ def check_plan(plan: Plan) -> None:
         raise BadInput("Nothing to retry: every planned run is skipped.")
 
 
-def default_options(plan: Plan) -> ApplyOptions:
-    """Bounded in time as well as count: generous for the plan's size, never open-ended."""
-    return ApplyOptions(time_limit_s=max(600.0, 2.0 * len(plan.to_change)))
-
-
 async def apply_retry(
     client: PrefectClient,
     plan: Plan,
@@ -197,7 +192,7 @@ async def apply_retry(
         actor=actor,
         store=store,
         progress=progress,
-        options=options or default_options(plan),
+        options=options or bounded_options(len(plan.to_change)),
         reason=reason,
         stop=stop,
         job=job,

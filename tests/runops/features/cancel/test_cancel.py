@@ -24,7 +24,7 @@ from prefect.states import (
 )
 
 from runops.dev.server import LocalPrefectServer, free_port
-from runops.engine.apply import ApplyOptions
+from runops.engine.apply import ApplyOptions, bounded_options
 from runops.engine.plan import DONE, FAILED, SKIP, SKIPPED, only
 from runops.engine.selection import RunSelection
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
@@ -535,7 +535,7 @@ def test_apply_is_bounded_in_time(prefect: Prefect, settings: Settings, audit) -
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 12, "SCHEDULED")
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment, ["Scheduled"]))
-    assert cancel.default_options(plan).time_limit_s is not None
+    assert bounded_options(len(plan.to_change)).time_limit_s is not None
 
     report = call(
         settings,
