@@ -39,10 +39,14 @@ def _deploy(prefect: Prefect, pool: str) -> str:
 
     prefect.harness(create_pool)
     name = unique("tiny")
-    # a local directory as the source: the process worker runs the file where it is, no image
+    # a local directory as the source: the process worker runs the file where it is, no image.
+    # `_sync=True` because Prefect picks the coroutine form whenever an event loop or run context
+    # is current in this thread, which an earlier test in the same process may leave behind.
     with temporary_settings(updates={PREFECT_API_URL: prefect.settings.api_url}):
-        source = flow.from_source(str(FLOWS), "tiny_retry.py:tiny")
-        source.deploy(name=name, work_pool_name=pool, print_next_steps=False, build=False, push=False)
+        source = flow.from_source(str(FLOWS), "tiny_retry.py:tiny", _sync=True)
+        source.deploy(
+            name=name, work_pool_name=pool, print_next_steps=False, build=False, push=False, _sync=True
+        )
     return f"tiny-retry/{name}"
 
 
