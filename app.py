@@ -6,9 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.look import apply_look
 from ui.nav import available
 
 st.set_page_config(page_title="runops", page_icon=":material/tune:", layout="wide")
+apply_look()
 
 pages = [
     st.Page(spec.path, title=spec.title, icon=spec.icon, default=(index == 0))

@@ -8,6 +8,7 @@ import streamlit as st
 from runops.store.jobs import RUNNING, Job
 from runops.timefmt import format_duration
 from ui import context
+from ui.badges import badges, dense_height
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import job_url, show_job
@@ -94,7 +95,13 @@ shown = [
 ]
 st.caption(f"{len(shown):,} of {len(finished):,} jobs not running, newest first")
 table = jobs_frame(shown)
-st.dataframe(table, hide_index=True, width="stretch", column_config=TABLE_CONFIG)
+st.dataframe(
+    badges(table),
+    hide_index=True,
+    width="stretch",
+    column_config=TABLE_CONFIG,
+    height=dense_height(len(table)),
+)
 st.download_button(
     "Download jobs (CSV)", table.to_csv(index=False), file_name="runops-jobs.csv", mime="text/csv"
 )

@@ -13,6 +13,7 @@ from runops.errors import BadInput, RunopsError
 from runops.features import cancel
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui.badges import badges, dense_height
 from ui.context import refusal, timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -169,7 +170,14 @@ if plan is not None:
         col.metric(label, f"{counts.get(action, 0):,}")
     for warning in plan.warnings:
         st.warning(inert(warning), icon=":material/warning:")
-    st.dataframe(preview_frame(plan, settings), hide_index=True, column_config=link_config(), width="stretch")
+    frame = preview_frame(plan, settings)
+    st.dataframe(
+        badges(frame),
+        hide_index=True,
+        column_config=link_config(),
+        width="stretch",
+        height=dense_height(len(frame)),
+    )
     if len(plan) > PREVIEW_ROWS:
         st.caption(
             f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "

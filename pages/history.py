@@ -14,6 +14,7 @@ from runops.features.history import charts
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
+from ui.badges import badges, dense_height
 from ui.context import timezone
 from ui.fmt import local_time
 from ui.guard import page_setup
@@ -176,9 +177,10 @@ table = pd.DataFrame(
     }
 )
 st.dataframe(
-    table,
+    badges(table),
     hide_index=True,
     width="stretch",
+    height=dense_height(len(table)),
     column_config={
         "Scheduled": st.column_config.TextColumn("Scheduled"),
         "Rescheduled": st.column_config.CheckboxColumn(

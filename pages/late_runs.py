@@ -12,6 +12,7 @@ from runops.errors import RunopsError
 from runops.features import late
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui.badges import badges, dense_height
 from ui.context import refusal, timezone
 from ui.fmt import ago, local_time
 from ui.guard import page_setup
@@ -230,11 +231,13 @@ if plan is not None:
             )
         # the dialog applies `state.plan`: the preview, with the consent when it was given
         state.plan = late.with_consent(plan) if counts["past"] and consent else plan
+        frame = preview_frame(plan, settings, datetime.now(UTC))
         st.dataframe(
-            preview_frame(plan, settings, datetime.now(UTC)),
+            badges(frame),
             hide_index=True,
             column_config=link_config(),
             width="stretch",
+            height=dense_height(len(frame)),
         )
         if len(plan) > PREVIEW_ROWS:
             st.caption(

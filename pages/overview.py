@@ -10,6 +10,7 @@ from runops.errors import RunopsError
 from runops.features import overview
 from runops.prefect_api.client import call
 from runops.settings import public_url
+from ui.badges import badges, dense_height
 from ui.fmt import STATE_COLORS, ago, local_time
 from ui.guard import page_setup
 from ui.nav import available
@@ -71,7 +72,7 @@ else:
     )
     total_late = sum(row.count for row in data.late)
     st.caption(f"{total_late:,} late runs across {len(data.late):,} deployment(s), most first.")
-    st.dataframe(late, hide_index=True, width="stretch")
+    st.dataframe(badges(late), hide_index=True, width="stretch", height=dense_height(len(late)))
 
 st.subheader("Jobs")
 # the counts that say whether a job is needed, next to its link

@@ -13,6 +13,7 @@ from runops.errors import RunopsError
 from runops.features import retry
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui.badges import badges, dense_height
 from ui.context import refusal, timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -159,7 +160,14 @@ if plan is not None:
     c1.metric("Matched", f"{numbers['matched']:,}")
     c2.metric("Retry", f"{numbers['retry']:,}")
     c3.metric("Skip", f"{numbers['skip']:,}")
-    st.dataframe(preview_frame(plan, settings), hide_index=True, column_config=link_config(), width="stretch")
+    frame = preview_frame(plan, settings)
+    st.dataframe(
+        badges(frame),
+        hide_index=True,
+        column_config=link_config(),
+        width="stretch",
+        height=dense_height(len(frame)),
+    )
     if len(plan) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all will be acted on.")
     state.plan = plan

@@ -14,6 +14,7 @@ from runops.features import stuck
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
+from ui.badges import badges, dense_height
 from ui.context import refusal
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -148,8 +149,17 @@ if findings is not None:
         key=widget_key(KEY, "skip"),
         placeholder="clear all of them",
     )
+    crashable = {r.run_id: names[r.run_id] for r in findings.stuck if r.action == stuck.MARK_CRASHED}
+    instead = st.multiselect(
+        "Mark these Cancelled instead of Crashed",
+        [run_id for run_id in crashable if run_id not in left],
+        format_func=crashable.get,
+        key=widget_key(KEY, "cancel_instead"),
+        placeholder="none: Running and Pending runs become Crashed",
+        help="Crashed counts as a failure (automations on failure fire); Cancelled does not.",
+    )
     again = st.checkbox("Then retry them (back to Scheduled, in place)", key=widget_key(KEY, "retry"))
-    plan = stuck.plan_from(findings, skip=left, retry=again)
+    plan = stuck.plan_from(findings, skip=left, retry=again, cancel_instead=instead)
     counts = plan.counts()
     c1, c2, c3 = st.columns(3)
     c1.metric("Mark crashed", f"{counts.get(stuck.MARK_CRASHED, 0):,}")
@@ -158,11 +168,13 @@ if findings is not None:
     st.warning(stuck.FORCE_WARNING, icon=":material/warning:")
     if any(r.pool is not None and r.pool.live for r in findings.stuck):
         st.info("Some runs' work pool has a live worker: those runs may only be slow. Check before clearing.")
+    frame = findings_frame(findings, plan, settings)
     st.dataframe(
-        findings_frame(findings, plan, settings),
+        badges(frame),
         hide_index=True,
         column_config=link_config(),
         width="stretch",
+        height=dense_height(len(frame)),
     )
     if len(findings.stuck) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(findings.stuck):,} stuck runs.")

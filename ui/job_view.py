@@ -11,6 +11,7 @@ from runops.settings import Settings
 from runops.store.jobs import DONE, FAILED, RUNNING, Job, JobRun
 from runops.timefmt import format_duration
 from ui import context
+from ui.badges import badges, dense_height
 from ui.fmt import local_time
 from ui.operation import inert, link_config
 
@@ -142,11 +143,13 @@ def show_job(job_id: str, settings: Settings, *, runs_table: bool = True) -> Job
             args=(job_id, settings),
         )
     if runs_table:
+        frame = runs_frame(store.jobs.runs(job_id), settings)
         st.dataframe(
-            runs_frame(store.jobs.runs(job_id), settings),
+            badges(frame),
             hide_index=True,
             column_config=link_config(),
             width="stretch",
+            height=dense_height(len(frame)),
         )
     return job
 

@@ -12,6 +12,7 @@ from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
 from runops.settings import Settings
 from ui import context
+from ui.badges import badges, dense_height
 from ui.fmt import local_time
 from ui.state import operation_state, widget_key
 
@@ -49,7 +50,13 @@ def link_config() -> dict[str, object]:
 def show_plan(plan: Plan, settings: Settings, limit: int = 200) -> None:
     """The preview table: the first `limit` rows, and the exact total said out loud."""
     frame = plan_frame(plan, settings, limit)
-    st.dataframe(frame, hide_index=True, column_config=link_config(), width="stretch")
+    st.dataframe(
+        badges(frame),
+        hide_index=True,
+        column_config=link_config(),
+        width="stretch",
+        height=dense_height(len(frame)),
+    )
     if len(plan) > limit:
         st.caption(
             f"Showing the first {limit:,} of {len(plan):,} planned runs; all {len(plan):,} will be acted on."
@@ -121,7 +128,7 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
         for warning in plan.warnings:  # warnings name runs and deployments
             st.warning(inert(warning))
         st.dataframe(
-            plan_frame(plan, settings, DIALOG_ROWS),
+            badges(plan_frame(plan, settings, DIALOG_ROWS)),
             hide_index=True,
             column_config=link_config(),
             width="stretch",

@@ -32,6 +32,35 @@ def _seed(settings: Settings, database_url: str) -> None:
     _say(call(settings, demo.seed, database_url))
 
 
+def _embedded_server(home: Path, env: dict[str, str], prefect_port: int, demo: bool) -> LocalPrefectServer:
+    """Start the embedded Prefect server (and seed demo data once); points `env` at it."""
+    server = LocalPrefectServer(home / "server", port=prefect_port, ui=True)
+    _say(f"Starting the embedded Prefect server (data in {server.home})…")
+    server.start()
+    _say(f"Prefect server: {server.api_url} · Prefect UI: {server.ui_url}")
+    env["PREFECT_API_URL"] = server.api_url
+    env.setdefault("PREFECT_UI_URL", server.ui_url)
+    marker = home / "demo-seeded"
+    if demo and not marker.exists():
+        _seed(Settings(api_url=server.api_url), str(server.database_url))
+        marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+    return server
+
+
+def _write_pids(
+    home: Path, dashboard: subprocess.Popen, server: LocalPrefectServer | None, url: str, api: str
+) -> None:
+    """What `make` and the tests read to find (and stop) what this launcher started."""
+    pids = {
+        "launcher": os.getpid(),
+        "dashboard": dashboard.pid,
+        "server": server.proc.pid if server and server.proc else None,
+        "dashboard_url": url,
+        "api_url": api,
+    }
+    (home / "launcher.json").write_text(json.dumps(pids))
+
+
 def serve(port: int = 8501, prefect_port: int = 4200, demo: bool = True) -> int:
     """Serve until Ctrl-C, SIGTERM or the dashboard's exit; returns the exit code."""
     home = Path(os.environ.get("RUNOPS_HOME") or ".runops").resolve()
@@ -55,28 +84,9 @@ def serve(port: int = 8501, prefect_port: int = 4200, demo: bool = True) -> int:
         if env.get("PREFECT_API_URL"):
             _say(f"Using the Prefect API at {env['PREFECT_API_URL']} (PREFECT_API_URL).")
         else:
-            server = LocalPrefectServer(home / "server", port=prefect_port, ui=True)
-            _say(f"Starting the embedded Prefect server (data in {server.home})…")
-            server.start()
-            _say(f"Prefect server: {server.api_url} · Prefect UI: {server.ui_url}")
-            env["PREFECT_API_URL"] = server.api_url
-            env.setdefault("PREFECT_UI_URL", server.ui_url)
-            marker = home / "demo-seeded"
-            if demo and not marker.exists():
-                _seed(Settings(api_url=server.api_url), str(server.database_url))
-                marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+            server = _embedded_server(home, env, prefect_port, demo)
         dashboard, url = start_dashboard(env, port=port, log_path=home / "dashboard.log")
-        (home / "launcher.json").write_text(
-            json.dumps(
-                {
-                    "launcher": os.getpid(),
-                    "dashboard": dashboard.pid,
-                    "server": server.proc.pid if server and server.proc else None,
-                    "dashboard_url": url,
-                    "api_url": env["PREFECT_API_URL"],
-                }
-            )
-        )
+        _write_pids(home, dashboard, server, url, env["PREFECT_API_URL"])
         _say(f"Dashboard: {url}  (Ctrl-C stops everything)")
         if os.environ.get("DISPLAY") or sys.platform == "darwin":
             webbrowser.open(url)  # a desktop session: open it; on a server, the URL above is enough

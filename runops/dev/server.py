@@ -125,10 +125,10 @@ class LocalPrefectServer:
         self.proc = spawn_group(command, self.environment(), log_path)
         try:
             wait_healthy(self.api_url, timeout=timeout, proc=self.proc)
-        except Exception:
+        except Exception as exc:
             self.stop()
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"Prefect server failed to start; log tail:\n{tail}") from None
+            raise RuntimeError(f"Prefect server failed to start ({exc}); log tail:\n{tail}") from None
         return self
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -183,6 +183,11 @@ def save(page: Page, name: str, show: str | None = None) -> None:
     docs/img/narrow/<name>.png; `show` (a CSS selector) is scrolled into view first."""
     for size, folder in ((WIDE, IMG), (NARROW, IMG / "narrow")):
         page.set_viewport_size(size)
+        # the sidebar makes room on a narrow window and comes back on a wide one
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar).to_have_attribute(
+            "aria-expanded", "false" if size is NARROW else "true", timeout=10_000
+        )
         idle(page)
         if show:
             page.locator(show).scroll_into_view_if_needed()

@@ -50,3 +50,29 @@ def test_k_zero_is_refused_in_words(prefect: Prefect, tmp_home) -> None:
     assert not at.exception, at.exception
     assert any("k must be more than zero" in e.value for e in at.error)
     assert at.button(key="stuck.find").disabled
+
+
+def test_a_running_run_can_be_chosen_to_become_cancelled(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    crash, cancel = prefect.runs(deployment, [Running(), Running()])
+    prefect.backdate(
+        [RunTimes(crash.id, ago(hours=3), ago(hours=3)), RunTimes(cancel.id, ago(hours=4), ago(hours=4))]
+    )
+    at = open_app("app.py")
+    at.switch_page(PAGE).run()
+    at.multiselect(key="stuck.deployments").set_value([deployment.full_name]).run()
+    at.button(key="stuck.find").click().run()
+    at.multiselect(key="stuck.cancel_instead").set_value([cancel.id]).run()
+    assert not at.exception, at.exception
+    assert metric_value(at, "Mark crashed") == 1 and metric_value(at, "Mark cancelled") == 1
+    table = at.dataframe[0].value
+    assert dict(zip(table["Run"], table["Action"], strict=True)) == {
+        crash.name: stuck.MARK_CRASHED,
+        cancel.name: stuck.MARK_CANCELLED,
+    }
+    at.button(key="stuck.open").click().run()
+    at.button(key="stuck.confirm").click().run()
+    finish_job(at, "stuck")
+    assert metric_value(at, "Done") == 2
+    states = {i: r.state.name for i, r in prefect.read_many([crash.id, cancel.id]).items()}
+    assert states == {crash.id: "Crashed", cancel.id: "Cancelled"}

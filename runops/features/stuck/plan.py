@@ -235,10 +235,24 @@ def _note(run: StuckRun) -> str:
     return f"{run.state} for {format_duration(run.in_state)} (limit {format_duration(run.limit)}: {run.basis}); {run.worker_words}"
 
 
-def plan_from(findings: Findings, skip: Iterable[UUID] = (), retry: bool | None = None) -> Plan:
-    """The frozen plan for what was found; runs in `skip` are left alone (chosen in the preview);
+def chosen_action(run: StuckRun, cancel_instead: set[UUID]) -> str:
+    """Running/Pending runs are marked Crashed unless the lead chose Cancelled for them (a run that
+    should not count as a failure); a run stuck in Cancelling is only ever marked Cancelled."""
+    if run.action == MARK_CRASHED and run.run_id in cancel_instead:
+        return MARK_CANCELLED
+    return run.action
+
+
+def plan_from(
+    findings: Findings,
+    skip: Iterable[UUID] = (),
+    retry: bool | None = None,
+    cancel_instead: Iterable[UUID] = (),
+) -> Plan:
+    """The frozen plan for what was found. Chosen per run in the preview: runs in `skip` are left
+    alone, Running/Pending runs in `cancel_instead` are marked Cancelled rather than Crashed;
     `retry` overrides the request's choice (the page asks after the runs are found)."""
-    request, left = findings.request, set(skip)
+    request, left, cancelled = findings.request, set(skip), set(cancel_instead)
     retry = request.retry if retry is None else retry
     items = []
     for run in findings.stuck:
@@ -250,7 +264,7 @@ def plan_from(findings: Findings, skip: Iterable[UUID] = (), retry: bool | None 
                 name=run.name,
                 deployment=run.deployment,
                 state=run.state,
-                action=run.action if chosen else SKIP,
+                action=chosen_action(run, cancelled) if chosen else SKIP,
                 reason=_note(run) if chosen else f"left alone by choice; {_note(run)}",
                 warnings=warnings if chosen else (),
                 flow=run.flow,
@@ -258,6 +272,8 @@ def plan_from(findings: Findings, skip: Iterable[UUID] = (), retry: bool | None 
             )
         )
     policy = "Running/Pending → Crashed, Cancelling → Cancelled, without waiting for their worker"
+    if cancelled & {r.run_id for r in findings.stuck if r.action == MARK_CRASHED} - left:
+        policy = "Running/Pending → Crashed (or Cancelled where chosen), Cancelling → Cancelled, without waiting for their worker"
     if retry:
         policy += "; then retried in place (back to Scheduled) when their deployment exists"
     return Plan(

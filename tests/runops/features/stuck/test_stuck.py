@@ -118,6 +118,33 @@ def test_clear_marks_crashed_and_cancelled_and_leaves_the_rest(prefect: Prefect,
     assert store.jobs.get(report.job_id).status == "done"
 
 
+def test_a_running_run_can_be_marked_cancelled_instead_of_crashed(prefect: Prefect, store: Store) -> None:
+    deployment = prefect.deployment()
+    crashed = in_state_since(prefect, deployment, Running(), ago(hours=3))
+    cancelled = in_state_since(prefect, deployment, Running(), ago(hours=4))
+    cancelling = in_state_since(prefect, deployment, Cancelling(), ago(hours=1))
+    findings = prefect.run(stuck.find_stuck, stuck.StuckRequest(deployments=(deployment.full_name,)))
+    # a Cancelling run is only ever marked Cancelled, whatever is chosen for it
+    plan = stuck.plan_from(findings, cancel_instead=[cancelled, cancelling])
+    actions = {i.run_id: i.action for i in plan.items}
+    assert actions == {
+        crashed: stuck.MARK_CRASHED,
+        cancelled: stuck.MARK_CANCELLED,
+        cancelling: stuck.MARK_CANCELLED,
+    }
+    assert "or Cancelled where chosen" in plan.policy
+    report = prefect.run(stuck.apply_stuck, plan, actor="lead", store=store)
+    assert all(r.outcome == DONE for r in report.results), report.results
+    stored = prefect.read_many([crashed, cancelled, cancelling])
+    assert {i: r.state.name for i, r in stored.items()} == {
+        crashed: "Crashed",
+        cancelled: "Cancelled",
+        cancelling: "Cancelled",
+    }
+    recorded = {run.item.run_id: run.item.action for run in store.jobs.runs(report.job_id)}
+    assert recorded == actions
+
+
 def test_clear_with_retry_schedules_them_again(prefect: Prefect, store: Store) -> None:
     deployment = prefect.deployment()
     params = {"x": 7}
