@@ -25,7 +25,9 @@ from runops.errors import BadInput
 if TYPE_CHECKING:  # the engine and the store load with the commands that use them: `--help` stays fast
     from runops.store.jobs import Job
 
-jobs_app = typer.Typer(help="Jobs: every change runops made or is making; resume one.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Jobs: every change runops made or is making; resume or undo one.", no_args_is_help=True
+)
 
 
 def _job_line(job: Job) -> str:
