@@ -11,8 +11,8 @@ from ui import context
 from ui.badges import badges, dense_height
 from ui.fmt import local_time
 from ui.guard import page_setup
-from ui.job_view import job_url, show_job
-from ui.operation import inert
+from ui.job_view import UNDO_KEY, job_url, show_job, undo_panel
+from ui.operation import inert, start_if_confirmed
 
 LISTED = 500
 
@@ -21,8 +21,12 @@ store = context.store()
 
 job_id = st.query_params.get("job")
 if job_id:
+    # a confirmed undo starts here and its own page replaces the job's (`?job=<the undo>`)
+    job_id = start_if_confirmed(UNDO_KEY, settings) or str(job_id)
     st.page_link("pages/activity.py", label="All jobs", icon=":material/arrow_back:")
-    show_job(str(job_id), settings)
+    shown = show_job(job_id, settings)
+    if shown is not None and shown.status != RUNNING:
+        undo_panel(shown, settings)
     st.stop()
 
 

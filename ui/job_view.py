@@ -7,13 +7,16 @@ import streamlit as st
 
 from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
+from runops.features import undo
+from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.store.jobs import DONE, FAILED, RUNNING, Job, JobRun
 from runops.timefmt import format_duration
 from ui import context
 from ui.badges import badges, dense_height
 from ui.fmt import local_time
-from ui.operation import inert, link_config
+from ui.operation import confirm_button, inert, link_config, show_plan
+from ui.state import operation_state
 
 STATUS_LOOK = {
     RUNNING: (":material/sync:", "blue"),
@@ -35,6 +38,7 @@ RUN_COLUMNS = [
     "Reason",
 ]
 LIVE_EVERY_S = 1.0
+UNDO_KEY = "undo"  # the undo's confirm → job flow (ui/operation.py), one per session
 
 
 def job_url(job_id: str) -> str:
@@ -173,3 +177,58 @@ def _live(job_id: str) -> None:
     )
     if not context.refusal():
         st.button("Stop", icon=":material/stop:", key=f"job.{job_id}.stop", on_click=_stop, args=(job_id,))
+
+
+def _preview_undo(job_id: str, settings: Settings) -> None:
+    state = operation_state(UNDO_KEY)
+    state.stale()
+    state.found = job_id  # the job this preview undoes: another job's page shows none
+    request = undo.UndoRequest(job_id, context.store(), zone=context.timezone().key)
+    try:
+        state.preview = call(settings, undo.plan_undo, request)
+    except RunopsError as exc:
+        st.session_state[f"job.{job_id}.error"] = str(exc)
+
+
+def undo_panel(job: Job, settings: Settings) -> None:
+    """Undo…: its own preview (each run re-read now) and confirmation; the undo is a job."""
+    if job.action == undo.ACTION:
+        st.caption("This job is an undo; an undo cannot be undone.")
+        return
+    if undo.refusal(job) is not None:
+        return
+    why_not = context.refusal()
+    st.button(
+        "Undo…",
+        icon=":material/undo:",
+        key=f"job.{job.id}.undo",
+        on_click=_preview_undo,
+        args=(job.id, settings),
+        disabled=bool(why_not),
+        help="Put back the runs this job changed, only those still exactly as it left them.",
+    )
+    state = operation_state(UNDO_KEY)
+    plan = state.preview if state.found == job.id else None
+    if plan is None:
+        return
+    st.subheader("Undo preview")
+    st.markdown(f"**Policy:** {inert(plan.policy)}")
+    numbers = undo.summary(plan)
+    left, right = st.columns(2)
+    left.metric("Undo", f"{numbers['undo']:,}")
+    right.metric("Left as they are", f"{numbers['skip']:,}")
+    show_plan(plan, settings)
+    stopped = undo.started_runs(plan)
+    if stopped:
+        st.info(
+            f"{len(stopped):,} run(s) had started when the job cancelled them: their process was stopped, "
+            "so they cannot be undone. Retry them instead (choose the state Cancelled).",
+            icon=":material/info:",
+        )
+        st.page_link("pages/retry_failed.py", label="Retry failed", icon=":material/replay:")
+    if not plan.to_change:
+        st.info("Nothing to undo: every run has moved on since the job (the Notes say how).")
+    state.plan = plan
+    confirm_button(
+        UNDO_KEY, plan, "Undo {n} runs…", settings, disabled=bool(why_not), confirm_label="Undo {n} runs"
+    )

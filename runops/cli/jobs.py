@@ -1,4 +1,4 @@
-"""`runops jobs list|show|resume|stop`: every change runops made or is making."""
+"""`runops jobs list|show|resume|stop|undo`: every change runops made or is making."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import typer
 
 from runops.access import cli_actor
 from runops.cli.common import (
+    DryRunOpt,
     JsonOpt,
+    ReasonOpt,
     YesOpt,
     ctrl_c_stops,
     emit_json,
     left_at_once,
+    local_zone,
     settings,
     store_of,
     words,
@@ -22,7 +25,9 @@ from runops.errors import BadInput
 if TYPE_CHECKING:  # the engine and the store load with the commands that use them: `--help` stays fast
     from runops.store.jobs import Job
 
-jobs_app = typer.Typer(help="Jobs: every change runops made or is making; resume one.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Jobs: every change runops made or is making; resume or undo one.", no_args_is_help=True
+)
 
 
 def _job_line(job: Job) -> str:
@@ -138,3 +143,21 @@ def jobs_stop(job_id: Annotated[str, typer.Argument(help="The job's id.")]) -> N
         if not store.jobs.request_stop(job_id):
             raise BadInput(f"Job {job_id} is not running ({store.jobs.get(job_id).status}).")
     typer.echo(f"Asked job {job_id} to stop; it finishes the requests in flight first.")
+
+
+@jobs_app.command("undo")
+def jobs_undo(
+    job_id: Annotated[str, typer.Argument(help="The reschedule, retry or cancel job to undo.")],
+    reason: ReasonOpt = "",
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put back the runs a reschedule, retry or cancel job changed: each only if it is still exactly
+    as the job left it (else listed with why). The undo is a job itself; it cannot be undone."""
+    from runops.cli.output import run_job
+    from runops.features import undo  # lazily: `runops --help` needs no Prefect
+
+    with words():
+        request = undo.UndoRequest(job_id, store_of(settings()), zone=local_zone())
+    run_job(undo.plan_undo, request, undo.apply_undo, dry_run, yes, as_json, reason)

@@ -169,6 +169,8 @@ def run_job(
                 emit_json({**plan_json(plan), "dry_run": dry_run})
             else:
                 typer.echo(f"Nothing to do: {plan.selection}.")
+                if plan.items:  # say why each run is left as it is
+                    typer.echo("\n".join(plan_rows(plan, 20)))
             return
         if dry_run:
             if as_json:

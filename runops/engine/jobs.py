@@ -19,7 +19,7 @@ from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, record_job
 from runops.engine.plan import DONE, NOT_ATTEMPTED, SKIPPED, Plan, Report, RunResult, only, result_for
 from runops.errors import BadInput
-from runops.features import cancel, late, retry, stuck
+from runops.features import cancel, late, retry, stuck, undo
 from runops.store import Store
 from runops.store.jobs import FAILED as JOB_FAILED
 from runops.store.jobs import INTERRUPTED, Job
@@ -40,6 +40,7 @@ KINDS: dict[str, Kind] = {
     cancel.PLAN_ACTION: Kind(cancel.check_plan, cancel.apply_cancel),
     retry.PLAN_ACTION: Kind(retry.check_plan, retry.apply_retry),
     stuck.PLAN_ACTION: Kind(stuck.check_plan, stuck.apply_stuck),
+    undo.ACTION: Kind(undo.check_plan, undo.apply_undo),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from prefect.states import Scheduled
+from prefect.states import Late, Running, Scheduled
 
 from runops.engine import jobs
 from runops.engine.execute import execute
@@ -13,8 +13,8 @@ from runops.features import late
 from runops.settings import Settings
 from runops.store import default_store
 from runops.store.jobs import INTERRUPTED
-from tests.apptest import metric_value, open_app
-from tests.factories import Prefect, later
+from tests.apptest import finish_job, metric_value, open_app
+from tests.factories import Prefect, ago, later
 from tests.runops.engine.test_execute import _plan, move_to
 
 
@@ -83,3 +83,39 @@ def test_activity_empty_and_an_unknown_job(tmp_home) -> None:
     at.query_params["job"] = "not-a-job"
     at.run()
     assert "not a job id" in at.error[0].value
+
+
+def test_undo_from_a_jobs_page_previews_confirms_and_puts_the_runs_back(prefect: Prefect, tmp_home) -> None:
+    deployment = prefect.deployment()
+    runs = prefect.runs(deployment, [Late(scheduled_time=ago(minutes=10 * (i + 1))) for i in range(3)])
+    store = default_store(Settings.from_env().home)
+    plan = prefect.run(late.plan_reschedule, late.RescheduleRequest((deployment.full_name,), delay="6h"))
+    moved = prefect.run(late.apply_reschedule, plan, actor="ana@example.com", store=store)
+    prefect.set_state(runs[0].id, Running())  # started since: the undo leaves it
+
+    at = open_app("app.py")
+    at.switch_page("pages/activity.py")
+    at.query_params["job"] = moved.job_id
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key=f"job.{moved.job_id}.undo").click().run()
+    assert not at.exception, at.exception
+    assert "Undo preview" in [s.value for s in at.subheader]
+    assert metric_value(at, "Undo") == 2 and metric_value(at, "Left as they are") == 1
+    preview = at.dataframe[1].value
+    assert set(preview["Action"]) == {"move back", "skip"}
+    at.button(key="undo.open").click().run()
+    at.button(key="undo.confirm").click().run()
+    assert not at.exception, at.exception
+    undo_id = finish_job(at, "undo")
+    assert at.query_params["job"] == [undo_id] or at.query_params["job"] == undo_id
+    assert metric_value(at, "Done") == 2
+    assert "This job is an undo; an undo cannot be undone." in [c.value for c in at.caption]
+    assert not [b for b in at.button if b.key == f"job.{undo_id}.undo"]
+
+    now = prefect.read_many([r.id for r in runs])
+    assert now[runs[0].id].state_name == "Running"
+    for run in runs[1:]:
+        back = now[run.id]
+        assert back.state_type.value == "SCHEDULED"
+        assert abs(back.next_scheduled_start_time - run.next_scheduled_start_time) <= timedelta(seconds=1)
