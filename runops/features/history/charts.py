@@ -7,28 +7,11 @@ from datetime import datetime, timedelta
 import altair as alt
 import pandas as pd
 
+from runops.colors import OTHER_COLOR, STATE_COLORS
 from runops.features.history.buckets import floor_time
 from runops.features.history.frame import History
 from runops.timefmt import ensure_utc, format_duration
 
-# Prefect UI state colours; ui/fmt.py re-exports them for the pages.
-STATE_COLORS = {
-    "Scheduled": "#FCD14E",
-    "Late": "#FCD14E",
-    "AwaitingRetry": "#FCD14E",
-    "Pending": "#8EA0AE",
-    "Running": "#1860F2",
-    "Retrying": "#1860F2",
-    "Paused": "#A1A1AA",
-    "Suspended": "#A1A1AA",
-    "Cancelling": "#71717A",
-    "Completed": "#2AC769",
-    "Cached": "#2AC769",
-    "Failed": "#FB4E4E",
-    "Crashed": "#F97316",
-    "Cancelled": "#71717A",
-}
-OTHER_COLOR = "#A1A1AA"
 ROLLING_RUNS = 10  # runs in the rolling median window
 LEGEND_PARAM = "deployment_legend"
 TIME_FORMAT = "%Y-%m-%d %H:%M"
