@@ -17,6 +17,8 @@ from runops.timefmt import format_duration
 from ui.context import timezone
 from ui.fmt import local_time
 from ui.guard import page_setup
+from ui.timeline import load as load_timeline
+from ui.timeline import show_timeline
 
 CACHE_SECONDS = 30
 WINDOWS: dict[str, timedelta | None] = {
@@ -44,6 +46,7 @@ def options(settings: Settings) -> FilterOptions:
 def refresh() -> None:
     load.clear()
     options.clear()
+    load_timeline.clear()
 
 
 def when(value: object) -> str:
@@ -137,6 +140,8 @@ st.caption("Click a deployment in a legend to highlight it; shift-click to add m
 left, right = st.columns(2)
 left.altair_chart(distribution, width="stretch")
 right.altair_chart(lateness, width="stretch")
+
+show_timeline(settings, request, data.window_start)
 
 st.subheader("Per deployment")
 summary = data.per_deployment
