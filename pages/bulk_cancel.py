@@ -14,6 +14,7 @@ from runops.features import cancel
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.badges import badges, dense_height
+from ui.carry import banner
 from ui.context import refusal, timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -70,6 +71,7 @@ st.caption(
     "re-read before it changes, and runs that appear after you confirm are left alone."
 )
 
+chosen = banner(KEY, "those not finished: Scheduled, Late, Pending, Running…")
 try:
     # not cached: a few cheap reads, and a deployment created a moment ago must be offered
     options = call(settings, filter_options)
@@ -137,6 +139,8 @@ with st.container(border=True):
             window_to=window_to,
             zone=timezone().key,
         )
+        if chosen is not None:
+            selection = cancel.chosen_selection(chosen.run_ids, timezone().key)
         request = cancel.CancelRequest(selection, include_subflows=include_subflows, force_stuck=force)
         matching = call(settings, cancel.count_matching, selection)
         st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")

@@ -18,6 +18,8 @@ from ui.badges import badges, dense_height
 from ui.context import timezone
 from ui.fmt import local_time
 from ui.guard import page_setup
+from ui.timeline import load as load_timeline
+from ui.timeline import show_timeline
 
 CACHE_SECONDS = 30
 WINDOWS: dict[str, timedelta | None] = {
@@ -45,6 +47,7 @@ def options(settings: Settings) -> FilterOptions:
 def refresh() -> None:
     load.clear()
     options.clear()
+    load_timeline.clear()
 
 
 def when(value: object) -> str:
@@ -138,6 +141,8 @@ st.caption("Click a deployment in a legend to highlight it; shift-click to add m
 left, right = st.columns(2)
 left.altair_chart(distribution, width="stretch")
 right.altair_chart(lateness, width="stretch")
+
+show_timeline(settings, request, data.window_start)
 
 st.subheader("Per deployment")
 summary = data.per_deployment

@@ -13,6 +13,7 @@ from runops.features import late
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.badges import badges, dense_height
+from ui.carry import banner
 from ui.context import refusal, timezone
 from ui.fmt import ago, local_time
 from ui.guard import page_setup
@@ -70,6 +71,7 @@ st.caption(
     "started, finished or vanished meanwhile are skipped."
 )
 
+chosen = banner(KEY, "those still Late or Scheduled")
 try:
     # not cached: two cheap reads, and a deployment created a moment ago must be offered
     choices = call(settings, late.deployment_names)
@@ -185,8 +187,9 @@ if preview:
     forget_job(KEY)
     try:
         request = late.RescheduleRequest(
-            deployments=tuple(deployments),
-            states=tuple(states),
+            deployments=() if chosen else tuple(deployments),
+            states=late.RESCHEDULABLE_STATES if chosen else tuple(states),
+            run_ids=chosen.run_ids if chosen else (),
             policy=policy,
             delay=delay,
             at=at,

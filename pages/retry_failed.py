@@ -14,6 +14,7 @@ from runops.features import retry
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui.badges import badges, dense_height
+from ui.carry import Carried, banner
 from ui.context import refusal, timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -113,6 +114,17 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
         return None
 
 
+def chosen_request(request: retry.RetryRequest, chosen: Carried) -> retry.RetryRequest:
+    """Exactly the carried runs (those still Failed or Crashed), retried when the form says."""
+    return retry.RetryRequest(
+        run_ids=chosen.run_ids,
+        at=request.at,
+        spread=request.spread,
+        latest_per_deployment=request.latest_per_deployment,
+        zone=request.zone,
+    )
+
+
 settings = page_setup("Retry failed")
 st.caption(
     "Put failed and crashed runs back to Scheduled in place — the same run, id, parameters, tags and job "
@@ -120,6 +132,7 @@ st.caption(
     "cannot be retried this way and are listed as skipped; a run that changed after the preview "
     "(retried by someone else, deleted) is skipped."
 )
+chosen = banner(KEY, "those still Failed or Crashed")
 try:
     options = call(settings, filter_options)
 except RunopsError as exc:
@@ -128,6 +141,8 @@ except RunopsError as exc:
 
 with st.container(border=True):
     request = form(options)
+    if chosen is not None and request is not None:
+        request = chosen_request(request, chosen)
     matching = 0
     if request is not None:
         try:

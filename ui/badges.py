@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from runops.features.history.charts import OTHER_COLOR, STATE_COLORS
+from runops.colors import OTHER_COLOR, STATE_COLORS
 
 # A job's per-run outcome and a job's status, in the colours of the states they resemble
 OUTCOME_COLORS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runops.features.history.charts import STATE_COLORS  # Prefect's state colours, defined once
+from runops.colors import STATE_COLORS  # Prefect's state colours, defined once
 from runops.timefmt import format_duration
 from ui.context import timezone
 

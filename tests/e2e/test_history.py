@@ -40,7 +40,7 @@ def test_history_renders_charts(prefect: Prefect, page, dashboard_url: str) -> N
     expect(metrics.filter(has_text="Runs")).to_contain_text("24", timeout=SLOW)
     expect(metrics.filter(has_text="Success rate")).to_contain_text("83%")
     charts = page.locator('[data-testid="stVegaLiteChart"]')
-    expect(charts).to_have_count(4, timeout=SLOW)
+    expect(charts).to_have_count(5, timeout=SLOW)  # the four, then the timeline
     # vega-embed draws an svg per chart; its text holds the title, axes and legend
     titles = [r"Runs per \d+ \w+", "Duration over time", "Duration distribution", "Start lateness p50 / p95"]
     for index, title in enumerate(titles):

@@ -13,6 +13,7 @@ from runops.features.cancel.request import (
     CancelAction,
     CancelRequest,
     build_selection,
+    chosen_selection,
     count_matching,
     with_default_states,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "build_selection",
     "cancel_batches",
     "check_plan",
+    "chosen_selection",
     "count_matching",
     "plan_cancel",
     "with_default_states",

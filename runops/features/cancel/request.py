@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
@@ -112,6 +113,11 @@ def build_selection(
         zone=zone,
         **window,
     )
+
+
+def chosen_selection(run_ids: Sequence[UUID | str], zone: str = "UTC") -> RunSelection:
+    """Exactly these runs (chosen on History's timeline), those still in a default state."""
+    return RunSelection(states=DEFAULT_STATES, run_ids=tuple(UUID(str(i)) for i in run_ids), zone=zone)
 
 
 async def count_matching(client: PrefectClient, selection: RunSelection) -> int:

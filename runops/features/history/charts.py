@@ -7,28 +7,12 @@ from datetime import datetime, timedelta
 import altair as alt
 import pandas as pd
 
+from runops.colors import OTHER_COLOR, STATE_COLORS
 from runops.features.history.buckets import floor_time
 from runops.features.history.frame import History
+from runops.features.history.timeline import BAR, DUE, INSTANT, Timeline
 from runops.timefmt import ensure_utc, format_duration
 
-# Prefect UI state colours; ui/fmt.py re-exports them for the pages.
-STATE_COLORS = {
-    "Scheduled": "#FCD14E",
-    "Late": "#FCD14E",
-    "AwaitingRetry": "#FCD14E",
-    "Pending": "#8EA0AE",
-    "Running": "#1860F2",
-    "Retrying": "#1860F2",
-    "Paused": "#A1A1AA",
-    "Suspended": "#A1A1AA",
-    "Cancelling": "#71717A",
-    "Completed": "#2AC769",
-    "Cached": "#2AC769",
-    "Failed": "#FB4E4E",
-    "Crashed": "#F97316",
-    "Cancelled": "#71717A",
-}
-OTHER_COLOR = "#A1A1AA"
 ROLLING_RUNS = 10  # runs in the rolling median window
 LEGEND_PARAM = "deployment_legend"
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -307,3 +291,62 @@ def history_charts(result: History) -> list[alt.TopLevelMixin]:
         distribution_chart(result.runs),
         lateness_chart(result.runs, result.bucket),
     ]
+
+
+TIMELINE_BRUSH = "timeline_brush"  # the interval selection's name: the page reads it from the event
+
+
+def timeline_chart(timeline: Timeline) -> alt.LayerChart:
+    """One row per deployment: a bar per run from start to end (running: to now) in its state's
+    colour, hollow marks for runs due (Scheduled, Late), a dashed rule at now; drag to choose runs."""
+    data = timeline.runs.drop(columns=["url"]).assign(
+        duration_text=[
+            format_duration((f - b).total_seconds()) if k == BAR else "—"
+            for k, b, f in zip(
+                timeline.runs["kind"], timeline.runs["begin"], timeline.runs["finish"], strict=True
+            )
+        ]
+    )
+    rows = sorted(set(data["deployment"]))
+    x = alt.X(
+        "begin:T",
+        title=None,
+        scale=alt.Scale(domain=[vl_time(timeline.start), vl_time(timeline.end)]),
+        axis=time_axis(timeline.end - timeline.start),
+    )
+    y = alt.Y("deployment:N", title=None, scale=alt.Scale(domain=rows), axis=alt.Axis(labelLimit=260))
+    color = alt.Color(
+        "state:N",
+        title="State",
+        scale=state_scale(list(data["state"])),
+        legend=alt.Legend(orient="bottom", columns=8),
+    )
+    tooltip = [
+        alt.Tooltip("name:N", title="Run"),
+        alt.Tooltip("deployment:N", title="Deployment"),
+        alt.Tooltip("state:N", title="State"),
+        alt.Tooltip("scheduled:T", title="Scheduled", format=TIME_FORMAT),
+        alt.Tooltip("begin:T", title="Started (or due)", format=TIME_FORMAT),
+        alt.Tooltip("finish:T", title="Ended (or now)", format=TIME_FORMAT),
+        alt.Tooltip("duration_text:N", title="Duration"),
+    ]
+    brush = alt.selection_interval(name=TIMELINE_BRUSH, encodings=["x", "y"])
+    base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
+    bars = (
+        base.transform_filter(alt.datum.kind == BAR)
+        .mark_bar(height={"band": 0.6}, cornerRadius=2)
+        .encode(x2="drawn_finish:T")
+        .add_params(brush)
+    )
+    due = base.transform_filter(alt.datum.kind == DUE).mark_point(
+        shape="circle", filled=False, size=70, strokeWidth=2
+    )
+    ended = base.transform_filter(alt.datum.kind == INSTANT).mark_point(shape="diamond", filled=True, size=50)
+    now = (
+        alt.Chart(pd.DataFrame({"begin": [pd.Timestamp(timeline.now)]}))
+        .mark_rule(color="#52525B", strokeDash=[4, 4])
+        .encode(x=alt.X("begin:T"), tooltip=[alt.Tooltip("begin:T", title="Now", format=TIME_FORMAT)])
+    )
+    return alt.layer(bars, due, ended, now, title="Timeline (drag over runs to act on them)").properties(
+        height=alt.Step(30)
+    )

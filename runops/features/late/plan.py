@@ -64,7 +64,12 @@ async def plan_reschedule(client: PrefectClient, request: RescheduleRequest) -> 
     # due before now by the time the run is due NOW: a run moved in place keeps its first
     # expected time, so a re-run of the same job never selects (and moves) it twice
     selection = RunSelection(
-        states=request.states, deployments=request.deployments, scheduled_before=now, zone=request.zone
+        states=request.states,
+        deployments=request.deployments,
+        # runs chosen one by one are taken as chosen, also those due later (a person picked them)
+        scheduled_before=None if request.run_ids else now,
+        run_ids=request.run_ids,  # type: ignore[arg-type]
+        zone=request.zone,
     )
     resolved = await resolve(client, selection)
     runs = await read_all(client, resolved, sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from prefect.client.schemas.objects import StateType
 
@@ -113,6 +114,8 @@ class RescheduleRequest:
     mode: str = "in_place"
     allow_past: bool = False
     allow_long: bool = False  # a shift of more than MAX_DELAY: almost always a typo (99999d)
+    # runs chosen one by one (on History's timeline): exactly these, due before now or not
+    run_ids: tuple[UUID | str, ...] = ()
     zone: str = "UTC"  # how to read a time typed without a zone ("2026-11-27 10:00")
     now: datetime | None = field(default=None, compare=False)
 
@@ -127,7 +130,8 @@ class RescheduleRequest:
     def _check_selection(self) -> None:
         given = [self.deployments] if isinstance(self.deployments, str) else list(self.deployments)
         names = tuple(d.strip() for d in given if d and d.strip())
-        if not names:
+        object.__setattr__(self, "run_ids", tuple(UUID(str(i)) for i in self.run_ids))
+        if not names and not self.run_ids:
             raise BadInput("Choose at least one deployment.")
         object.__setattr__(self, "deployments", names)
         known = {s.lower(): s for s in RESCHEDULABLE_STATES}

@@ -90,6 +90,8 @@ class RetryRequest:
     at: datetime | str | None = None
     spread: tuple[datetime | str, datetime | str] | None = None
     latest_per_deployment: bool = False
+    # runs chosen one by one (on History's timeline): exactly these, in any end-time window
+    run_ids: tuple[UUID | str, ...] = ()
     max_runs: int = MAX_RUNS
     zone: str = "UTC"
     now: datetime | None = field(default=None, compare=False)
@@ -103,8 +105,10 @@ class RetryRequest:
             set_(self, name, tuple(v.strip() for v in getattr(self, name) if v and v.strip()))
         after = _time(self.ended_after, "start of the end-time window", now, self.zone)
         before = _time(self.ended_before, "end of the end-time window", now, self.zone)
-        after = after or (before or now) - DEFAULT_WINDOW
-        if before is not None and before <= after:
+        set_(self, "run_ids", tuple(UUID(str(i)) for i in self.run_ids))
+        if not self.run_ids:
+            after = after or (before or now) - DEFAULT_WINDOW
+        if before is not None and after is not None and before <= after:
             raise BadInput(
                 "The end-time window ends before it starts: swap --ended-after and --ended-before."
             )
@@ -144,6 +148,7 @@ class RetryRequest:
             tags=self.tags,
             ended_after=self.ended_after,  # type: ignore[arg-type]
             ended_before=self.ended_before,  # type: ignore[arg-type]
+            run_ids=self.run_ids,  # type: ignore[arg-type]
             zone=self.zone,
         )
 

@@ -1,0 +1,100 @@
+"""History's timeline block: the chart, what its brush chose, and buttons carrying those runs to an action."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from runops.errors import RunopsError
+from runops.features.history import HistoryRequest, charts, timeline
+from runops.prefect_api.client import call
+from runops.settings import Settings
+from ui import carry
+from ui.fmt import local_time
+
+CACHE_SECONDS = 30
+KEY = "history.timeline"
+WHERE = "on History's timeline"
+CHOSEN_ROWS = 200
+# (target page, button label, what the button's count holds)
+ACTIONS = (
+    ("retry", "Retry these", "retry"),
+    ("cancel", "Cancel these", "cancel"),
+    ("late", "Reschedule these", "reschedule"),
+)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading the timeline…")
+def load(settings: Settings, request: HistoryRequest, start: datetime | None) -> timeline.Timeline:
+    return call(settings, timeline.load_timeline, request, settings.run_url, None, start)
+
+
+def _when(value: object) -> str:
+    return local_time(value.to_pydatetime(), with_zone=False) if pd.notna(value) else "—"  # type: ignore[attr-defined]
+
+
+def chosen_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    shown = chosen.head(CHOSEN_ROWS)
+    return pd.DataFrame(
+        {
+            "Run": shown["name"],
+            "Deployment": shown["deployment"],
+            "State": shown["state"],
+            "Started or due": shown["begin"].map(_when),
+            "Ended": [
+                _when(f) if k != timeline.DUE else "—"
+                for k, f in zip(shown["kind"], shown["finish"], strict=True)
+            ],
+            "Link": shown["url"],
+        }
+    )
+
+
+def show_timeline(settings: Settings, request: HistoryRequest, start: datetime | None) -> None:
+    """The timeline of the request's runs (from `start` when the request has no window)."""
+    st.subheader("Timeline")
+    try:
+        line = load(settings, request, start)
+    except RunopsError as exc:
+        st.error(str(exc))
+        return
+    if line.empty:
+        st.info("No runs on the timeline in this window.", icon=":material/search_off:")
+        return
+    if line.truncated:
+        st.caption(
+            f"Showing {len(line.runs):,} of {line.matching:,} runs (at most {line.limit:,}: running and "
+            "due runs first, then the newest finished): narrow the filters or the window to see all."
+        )
+    event = st.altair_chart(
+        charts.timeline_chart(line),
+        on_select="rerun",
+        selection_mode=charts.TIMELINE_BRUSH,
+        key=KEY,
+        width="stretch",
+    )
+    brush = event.selection.get(charts.TIMELINE_BRUSH) if event else None
+    chosen = timeline.chosen_runs(line.runs, brush)
+    acts = timeline.actions(chosen)
+    st.caption(
+        f"{len(chosen):,} run{'s' if len(chosen) != 1 else ''} chosen: drag across the chart to choose; "
+        "each button takes those of them it can act on to that page's preview."
+        if brush
+        else "Drag across the chart (time × deployments) to choose runs to retry, cancel or reschedule."
+    )
+    columns = st.columns(len(ACTIONS))
+    for column, (page, label, field) in zip(columns, ACTIONS, strict=True):
+        ids = getattr(acts, field)
+        if column.button(f"{label} ({len(ids)})", key=f"{KEY}.{page}", disabled=not ids, width="stretch"):
+            carry.go(page, ids, WHERE)
+    if not chosen.empty:
+        st.dataframe(
+            chosen_table(chosen),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Link": st.column_config.LinkColumn("Prefect UI", display_text="Open ↗", width="small")
+            },
+        )
