@@ -32,7 +32,7 @@ _SCRIPT = f"""
   const fit = () => {{
     if (window.innerWidth > {NARROW_PX} || stored().length) return true;
     const sidebar = document.querySelector('[data-testid="stSidebar"]');
-    if (sidebar && sidebar.getAttribute("aria-expanded") !== "true") return true;
+    if (sidebar && sidebar.getAttribute("data-collapsed") === "true") return true;
     const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
     if (!button) return false;
     button.click();

@@ -186,7 +186,7 @@ def save(page: Page, name: str, show: str | None = None) -> None:
         # the sidebar makes room on a narrow window and comes back on a wide one
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar).to_have_attribute(
-            "aria-expanded", "false" if size is NARROW else "true", timeout=10_000
+            "data-collapsed", "true" if size is NARROW else "false", timeout=10_000
         )
         idle(page)
         if show:
@@ -261,7 +261,7 @@ def test_history(site: Site, page: Page) -> None:
     metrics = page.get_by_test_id("stMetric")
     expect(metrics.filter(has_text="Runs")).to_contain_text("55", timeout=SLOW)  # 40 + 4 + 6 + 5
     charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts).to_have_count(4, timeout=SLOW)
+    expect(charts).to_have_count(5, timeout=SLOW)  # the four, then the timeline
     for index in range(2):  # the two charts a 1000 px window shows
         expect(charts.nth(index).locator("svg.marks")).to_be_visible(timeout=SLOW)
     expect(charts.nth(1).locator("svg.marks")).to_contain_text("etl/hourly-sync", timeout=SLOW)
