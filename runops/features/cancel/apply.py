@@ -32,6 +32,7 @@ from prefect.states import Cancelled, Cancelling, State
 
 from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
 from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import (
     read_by_id,
@@ -90,9 +91,9 @@ class CancelBatch:
     Safe to repeat for the same batch: the engine retries a batch whose request failed.
     """
 
-    def __init__(self, plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
-        self.by = f" by {actor}" if actor else ""
+        self.signed = signed
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs whose proposal may have reached the server without an answer (a lost answer, or a
         # process of this job that died before it wrote them): on the retry their
@@ -159,11 +160,11 @@ class CancelBatch:
         if force:
             # Cancelling → Cancelled passes the core policy without force; only runs still Cancelling
             proposal: State = Cancelled(
-                message=f"Marked cancelled{self.by} with runops (stuck in Cancelling)"
+                message=self.signed.message("marked cancelled", "stuck in Cancelling")
             )
             allowed: tuple[StateType, ...] = (StateType.CANCELLING,)
         else:
-            proposal = Cancelling(message=f"Cancelled{self.by} with runops")
+            proposal = Cancelling(message=self.signed.message("cancelled"))
             allowed = NOT_STARTED_OR_ACTIVE
         if self.bulk:
             where = FlowRunFilter(
@@ -198,8 +199,8 @@ class CancelBatch:
         return answers
 
 
-def cancel_batches(plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> Batching:
-    return Batching(CancelBatch(plan, actor, sent), key=batch_key, size=batch_size(len(plan.to_change)))
+def cancel_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> Batching:
+    return Batching(CancelBatch(plan, signed, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
 async def apply_cancel(
@@ -225,7 +226,7 @@ async def apply_cancel(
     return await execute(
         client,
         plan,
-        cancel_batches(plan, actor, sent),
+        cancel_batches(plan, Signed(actor, reason), sent),
         actor=actor,
         store=store,
         progress=progress,
