@@ -10,6 +10,9 @@ runops proposes exactly that and judges each answer by the returned state's type
 status. It never proposes `Cancelled` blind: the server accepts that on a Completed run.
 It sends the proposals in batches through `/flow_runs/bulk_set_state` (the same rules, per run,
 filtered by ids AND a not-finished state): one request per batch instead of one per run.
+Every proposal carries the job's state message (who, why); the server's own Cancelled for a
+not-started run does not, so with a reason given runops proposes Cancelled once more, with the
+message, to those runs still Cancelled (one more request per batch).
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ class CancelBatch:
         kind = batch_key(batch[0])
         return mark is not None and mark in {
             transition_id(self.plan, batch[0].run_id, kind),
+            transition_id(self.plan, batch[0].run_id, "signed"),
             transition_id(self.plan, run.id),
         }
 
@@ -137,6 +141,10 @@ class CancelBatch:
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         force = batch_key(batch[0]) == CancelAction.FORCE_CANCEL
         answers = await self.change(client, batch, force)
+        if self.signed.reason:  # the why belongs on the run, at one more request per batch
+            bare = flow_runs.cancelled_bare(answers)
+            signature = transition_id(self.plan, batch[0].run_id, "signed")
+            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled"), signature)
         results: dict[UUID, RunResult] = {
             item.run_id: _judge(item, answers[item.run_id]) for item in batch if item.run_id in answers
         }

@@ -59,6 +59,7 @@ class LateBatches:
         if batch[0].action == LateAction.CANCEL:
             with sent_once(self.each.sent, ids):
                 answers = await set_state_where(client, ids, self.each.cancelling(), self.each.allowed)
+            await self.each.sign_cancelled(client, answers)
             return [await self.each.cancel(client, item, answers) for item in batch]
         if batch[0].action == LateAction.DELETE:
             with sent_once(self.each.sent, ids):

@@ -95,6 +95,13 @@ class LateRunHandler:
     def cancelling(self) -> State:
         return Cancelling(message=self.signed.message("cancelled", "late backlog"))
 
+    async def sign_cancelled(self, client: PrefectClient, answers: dict[UUID, StateAnswer]) -> None:
+        """A late run has nothing to stop: the server cancels it with a bare Cancelled, which loses
+        the message; with a reason to show, runops puts it back (one more request)."""
+        if self.signed.reason:
+            bare = flow_runs.cancelled_bare(answers)
+            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled", "late backlog"))
+
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == LateAction.RESCHEDULE:
             return await self.reschedule(client, item)
@@ -180,7 +187,9 @@ class LateRunHandler:
                 result = await client.set_flow_run_state(item.run_id, self.cancelling())
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        return _cancelled(item, StateAnswer.of(result))
+        answer = StateAnswer.of(result)
+        await self.sign_cancelled(client, {item.run_id: answer})
+        return _cancelled(item, answer)
 
     async def delete(self, client: PrefectClient, item: PlannedRun, deleted: set[UUID]) -> RunResult:
         """`deleted`: what its batch's `bulk_delete` (ids AND a not-started state) removed."""
