@@ -146,7 +146,7 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
             if operation_state(key).mistyped and not typed_matches(typed, n):
                 st.error(f"Type {n} (the number of runs that will change) to confirm; nothing changed.")
         if missing:
-            st.caption("A reason is required here (RUNOPS_REQUIRE_REASON): type one to confirm.")
+            st.caption("A reason is required here (RUNOPS_REQUIRE_REASON): type one (then Enter) to confirm.")
         left, right = st.columns(2)
         left.button(
             confirm_label.format(n=f"{n:,}"),
