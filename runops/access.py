@@ -1,4 +1,5 @@
-"""Who may change runs: read-only mode and the operators allow-list, enforced in the service layer."""
+"""Who may change runs and what they must say: read-only mode, the operators allow-list and
+required reasons, enforced in the service layer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from runops.errors import NotAllowed
+from runops.errors import BadInput, NotAllowed
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -23,6 +24,7 @@ class AccessPolicy:
 
     read_only: bool = False
     operators: tuple[str, ...] = ()
+    require_reason: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AccessPolicy:
@@ -30,6 +32,7 @@ class AccessPolicy:
         return cls(
             read_only=(env.get("RUNOPS_READ_ONLY") or "").strip().lower() in TRUE,
             operators=_split(env.get("RUNOPS_OPERATORS")),
+            require_reason=(env.get("RUNOPS_REQUIRE_REASON") or "").strip().lower() in TRUE,
         )
 
     def is_operator(self, actor: str) -> bool:
@@ -62,6 +65,21 @@ def ensure_may_apply(actor: str, env: Mapping[str, str] | None = None) -> None:
     reason = AccessPolicy.from_env(env).refusal(actor)
     if reason:
         raise NotAllowed(reason)
+
+
+def reason_required(env: Mapping[str, str] | None = None) -> bool:
+    return AccessPolicy.from_env(env).require_reason
+
+
+def ensure_reason(reason: str, env: Mapping[str, str] | None = None, *, how: str = "") -> None:
+    """Raise BadInput when a reason is required here (RUNOPS_REQUIRE_REASON) and `reason` is
+    blank; `how` tells the caller's way of giving one (e.g. "add --reason TEXT")."""
+    if reason.strip() or not reason_required(env):
+        return
+    how = f": {how}" if how else ""
+    raise BadInput(
+        f"A reason is required for every change here (RUNOPS_REQUIRE_REASON){how}; nothing was changed."
+    )
 
 
 def cli_actor() -> str:

@@ -15,7 +15,8 @@ os.environ["PREFECT_HOME"] = str(_HOME / "prefect-home")
 os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["RUNOPS_HOME"] = str(_HOME / "runops-home")
-os.environ.pop("RUNOPS_READ_ONLY", None)
+for _name in ("RUNOPS_READ_ONLY", "RUNOPS_REQUIRE_REASON"):
+    os.environ.pop(_name, None)
 for _name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_UI_URL"):
     os.environ.pop(_name, None)
 

@@ -25,8 +25,9 @@ def _secrets_section(name: str) -> dict[str, Any]:
 def apply_secrets() -> None:
     """Copy `[runops]` secrets into the environment the service layer reads, unless already set.
 
-    The access rules live in the service layer (not Streamlit): it reads RUNOPS_OPERATORS and
-    RUNOPS_READ_ONLY, so values given in secrets.toml must reach it the same way.
+    The access rules live in the service layer (not Streamlit): it reads RUNOPS_OPERATORS,
+    RUNOPS_READ_ONLY and RUNOPS_REQUIRE_REASON, so values given in secrets.toml must reach it the
+    same way.
     """
     runops = _secrets_section("runops")
     operators = runops.get("operators")
@@ -36,6 +37,8 @@ def apply_secrets() -> None:
         )
     if runops.get("read_only") and "RUNOPS_READ_ONLY" not in os.environ:
         os.environ["RUNOPS_READ_ONLY"] = "1"
+    if runops.get("require_reason") and "RUNOPS_REQUIRE_REASON" not in os.environ:
+        os.environ["RUNOPS_REQUIRE_REASON"] = "1"
 
 
 def settings() -> Settings:

@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
+from runops.access import reason_required
 from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
@@ -138,20 +139,26 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
         st.caption(
             "Runs that appear after you confirm are not touched; each run is re-read before it changes."
         )
-        st.text_input(
-            "Reason (optional)",
+        required = reason_required()
+        reason = st.text_input(
+            "Reason (required)" if required else "Reason (optional)",
             key=widget_key(key, "reason"),
             placeholder="e.g. INC-4711 database failover",
-            help="Kept with the job and in the audit log.",
+            help="Kept with the job and in the audit log, and written into each changed run's state "
+            "message, so Prefect's UI shows it too.",
         )
+        missing = required and not str(reason or "").strip()
         if n > TYPE_TO_CONFIRM_ABOVE:
             typed = st.text_input(f"Type {n} to confirm", key=widget_key(key, "typed"))
             if operation_state(key).mistyped and not typed_matches(typed, n):
                 st.error(f"Type {n} (the number of runs that will change) to confirm; nothing changed.")
+        if missing:
+            st.caption("A reason is required here (RUNOPS_REQUIRE_REASON): type one (then Enter) to confirm.")
         left, right = st.columns(2)
         left.button(
             confirm_label.format(n=f"{n:,}"),
             type="primary",
+            disabled=missing,
             on_click=_confirm,
             args=(key, n),
             key=widget_key(key, "confirm"),

@@ -27,7 +27,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 ReasonOpt = Annotated[
-    str, typer.Option("--reason", help="Why (an incident id, a sentence): kept in the job and the audit log.")
+    str,
+    typer.Option(
+        "--reason",
+        help="Why (an incident id, a sentence): kept in the job and the audit log and written into each"
+        " changed run's state message. Required when RUNOPS_REQUIRE_REASON=1.",
+    ),
 ]
 ConcurrencyOpt = Annotated[
     int | None,

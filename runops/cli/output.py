@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from runops.access import cli_actor
+from runops.access import cli_actor, ensure_reason
 from runops.cli.common import (
     EXIT_FAILED_RUNS,
     EXIT_INTERRUPTED,
@@ -163,6 +163,8 @@ def run_job(
     `concurrency`: a fixed number of requests in flight, over the verb's `defaults` for the plan."""
     s = settings()
     with words():
+        if not dry_run:  # before the plan is read: refused at once, nothing recorded or changed
+            ensure_reason(reason, how="add --reason TEXT (an incident id, a sentence)")
         plan: Plan = call(s, plan_fn, request)
         if not plan.to_change:
             if as_json:

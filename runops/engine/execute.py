@@ -11,7 +11,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
-from runops.access import ensure_may_apply
+from runops.access import ensure_may_apply, ensure_reason
 from runops.engine.apply import ApplyOptions, Batching, Handler, Progress, apply_plan
 from runops.engine.plan import FAILED, Plan, Report, RunResult
 from runops.prefect_api.client import explain
@@ -119,10 +119,13 @@ async def execute(
     job: JobRef | None = None,
     finalize: Finalize | None = None,
 ) -> Report:
-    """Refuses (read-only, not an operator) before touching anything. With a store, the job is
-    recorded first (unless `job` names one already recorded), every answer is journaled, and
+    """Refuses (read-only, not an operator, a required reason missing) before touching anything.
+    With a store, the job is recorded first (unless `job` names one already recorded: `submit`
+    checked it, or a resume, which keeps the job's own reason), every answer is journaled, and
     the outcome is audited after; without one (benchmarks of the raw engine) nothing is kept."""
     ensure_may_apply(actor)
+    if job is None:
+        ensure_reason(reason)
     api_url = public_url(str(client.api_url))
     if store is not None and job is None:
         job = record_job(store, plan, actor=actor, reason=reason, api_url=api_url)

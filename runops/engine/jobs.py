@@ -14,7 +14,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 
-from runops.access import ensure_may_apply
+from runops.access import ensure_may_apply, ensure_reason
 from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, record_job
 from runops.engine.plan import DONE, NOT_ATTEMPTED, SKIPPED, Plan, Report, RunResult, only, result_for
@@ -52,8 +52,10 @@ def kind_of(plan: Plan) -> Kind:
 
 
 def submit(store: Store, plan: Plan, *, actor: str, reason: str = "", api_url: str | None = None) -> JobRef:
-    """Refuse what may not or cannot be applied; else record the job (owned by this process)."""
+    """Refuse what may not or cannot be applied (or lacks a required reason); else record the
+    job (owned by this process)."""
     ensure_may_apply(actor)
+    ensure_reason(reason)
     kind_of(plan).check(plan)
     return record_job(store, plan, actor=actor, reason=reason.strip(), api_url=api_url)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 MAX_MESSAGE = 500  # Prefect stores state messages as text; keep one readable in its UI
 
 
@@ -17,3 +19,17 @@ def state_message(verb: str, actor: str = "", reason: str = "", detail: str = ""
     if reason:
         text += f": {reason}"
     return text[:MAX_MESSAGE]
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Who runs a job and why: what every state it proposes says (handed to each kind's handlers)."""
+
+    actor: str = ""
+    reason: str = ""
+
+    def message(self, verb: str, detail: str = "") -> str:
+        return state_message(verb, self.actor, self.reason, detail)
+
+
+UNSIGNED = Signed()  # a state proposed outside a job (tests, benchmarks of the raw engine)

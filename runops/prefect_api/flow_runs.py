@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowRunFilter
-from prefect.client.schemas.objects import State
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
-from prefect.states import to_state_create
+from prefect.states import Cancelled, to_state_create
 
 BULK_LIMIT = 50  # the server refuses more runs per bulk call
 
@@ -79,6 +85,38 @@ async def bulk_set_flow_run_state(
             transition_id=UUID(str(details["transition_id"])) if details.get("transition_id") else None,
         )
     return found
+
+
+def cancelled_bare(answers: dict[UUID, StateAnswer]) -> list[UUID]:
+    """Runs the server made Cancelled in place of the proposed Cancelling (a not-started run with
+    nothing to stop: core policy `BypassCancellingFlowRunsWithNoInfra`). Its substitute is a bare
+    `Cancelled()`: the proposal's message is gone."""
+    return [
+        run_id
+        for run_id, answer in answers.items()
+        if answer.status == SetStateStatus.REJECT.value and answer.state_type == StateType.CANCELLED.value
+    ]
+
+
+async def sign_cancelled(
+    client: PrefectClient, run_ids: list[UUID], message: str, transition_id: UUID | None = None
+) -> None:
+    """Put `message` on runs the server cancelled without it (see `cancelled_bare`): `Cancelled`
+    once more, with the message, to those still Cancelled (a Cancelled → Cancelled proposal the
+    core policy accepts), in one request. Best effort: the runs are cancelled either way, so an
+    error here leaves them without the message rather than failing them."""
+    if not run_ids:
+        return
+    where = FlowRunFilter(
+        id=FlowRunFilterId(any_=run_ids),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CANCELLED])),
+    )
+    try:
+        await bulk_set_flow_run_state(
+            client, where, Cancelled(message=message), limit=len(run_ids), transition_id=transition_id
+        )
+    except httpx.HTTPError:
+        pass
 
 
 async def set_flow_run_state_with_transition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from uuid import UUID
 
 import pytest
@@ -9,6 +10,7 @@ from prefect.states import Cancelling, Completed, Late, Running, Scheduled
 from streamlit.testing.v1 import AppTest
 
 from runops.prefect_api import client as prefect_client
+from runops.store import default_store
 from tests.apptest import finish_job, metric_value, open_app, resume_job
 from tests.factories import Deployment, Prefect, ago, later, seeded_runs
 from tests.faults import RunFaults
@@ -157,3 +159,31 @@ def test_unreachable_api_stops_the_page_cleanly(monkeypatch: pytest.MonkeyPatch)
     assert not at.exception
     assert "Cannot reach the Prefect API" in " ".join(e.value for e in at.error)
     assert not at.multiselect
+
+
+def test_a_required_reason_enables_confirm_and_reaches_the_runs(
+    prefect: Prefect, tmp_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNOPS_REQUIRE_REASON", "1")
+    deployment = prefect.deployment()
+    late, running = prefect.runs(deployment, [Late(scheduled_time=ago(hours=2)), Running()])
+    at = choose(cancel_page(), deployment)
+    at.button(key="cancel.preview-button").click().run()
+    at.button(key="cancel.open").click().run()
+    assert at.text_input(key="cancel.reason").label == "Reason (required)"
+    assert at.button(key="cancel.confirm").disabled
+    assert any("A reason is required here" in c.value for c in at.caption)
+
+    at.text_input(key="cancel.reason").set_value("   ").run()  # blanks are no reason
+    assert at.button(key="cancel.confirm").disabled
+    at.text_input(key="cancel.reason").set_value("INC-4711 db failover").run()
+    assert not at.button(key="cancel.confirm").disabled
+    assert not any("A reason is required here" in c.value for c in at.caption)
+    at.button(key="cancel.confirm").click().run()
+    assert not at.exception, at.exception
+    job_id = finish_job(at, "cancel")
+    assert default_store(tmp_home).jobs.get(job_id).reason == "INC-4711 db failover"
+    for run in (late, running):
+        now = prefect.read(run.id)
+        assert now is not None and now.state is not None
+        assert now.state.message == f"runops: cancelled by local:{getpass.getuser()}: INC-4711 db failover"

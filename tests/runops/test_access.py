@@ -1,11 +1,11 @@
-"""The operators allow-list and read-only mode, as the service layer enforces them."""
+"""The operators allow-list, read-only mode and required reasons, as the service layer enforces them."""
 
 from __future__ import annotations
 
 import pytest
 
-from runops.access import AccessPolicy, ensure_may_apply
-from runops.errors import NotAllowed
+from runops.access import AccessPolicy, ensure_may_apply, ensure_reason, reason_required
+from runops.errors import BadInput, NotAllowed
 
 
 def test_everyone_may_act_without_a_list() -> None:
@@ -32,3 +32,16 @@ def test_plain_domain_entry() -> None:
 def test_read_only_refuses_everyone() -> None:
     with pytest.raises(NotAllowed, match="read-only"):
         ensure_may_apply("ana@example.com", {"RUNOPS_READ_ONLY": "1", "RUNOPS_OPERATORS": "ana@example.com"})
+
+
+def test_a_required_reason_must_say_something() -> None:
+    required = {"RUNOPS_REQUIRE_REASON": "true"}
+    assert (
+        reason_required(required)
+        and not reason_required({})
+        and not reason_required({"RUNOPS_REQUIRE_REASON": "0"})
+    )
+    ensure_reason("", {})  # not required: nothing to say is fine
+    ensure_reason("INC-4711", required)
+    with pytest.raises(BadInput, match=r"RUNOPS_REQUIRE_REASON\): add --reason TEXT; nothing was changed"):
+        ensure_reason(" \n ", required, how="add --reason TEXT")

@@ -10,6 +10,9 @@ runops proposes exactly that and judges each answer by the returned state's type
 status. It never proposes `Cancelled` blind: the server accepts that on a Completed run.
 It sends the proposals in batches through `/flow_runs/bulk_set_state` (the same rules, per run,
 filtered by ids AND a not-finished state): one request per batch instead of one per run.
+Every proposal carries the job's state message (who, why); the server's own Cancelled for a
+not-started run does not, so with a reason given runops proposes Cancelled once more, with the
+message, to those runs still Cancelled (one more request per batch).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from prefect.states import Cancelled, Cancelling, State
 
 from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
 from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import (
     read_by_id,
@@ -90,9 +94,9 @@ class CancelBatch:
     Safe to repeat for the same batch: the engine retries a batch whose request failed.
     """
 
-    def __init__(self, plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
-        self.by = f" by {actor}" if actor else ""
+        self.signed = signed
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs whose proposal may have reached the server without an answer (a lost answer, or a
         # process of this job that died before it wrote them): on the retry their
@@ -108,6 +112,7 @@ class CancelBatch:
         kind = batch_key(batch[0])
         return mark is not None and mark in {
             transition_id(self.plan, batch[0].run_id, kind),
+            transition_id(self.plan, batch[0].run_id, "signed"),
             transition_id(self.plan, run.id),
         }
 
@@ -136,6 +141,10 @@ class CancelBatch:
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         force = batch_key(batch[0]) == CancelAction.FORCE_CANCEL
         answers = await self.change(client, batch, force)
+        if self.signed.reason:  # the why belongs on the run, at one more request per batch
+            bare = flow_runs.cancelled_bare(answers)
+            signature = transition_id(self.plan, batch[0].run_id, "signed")
+            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled"), signature)
         results: dict[UUID, RunResult] = {
             item.run_id: _judge(item, answers[item.run_id]) for item in batch if item.run_id in answers
         }
@@ -159,11 +168,11 @@ class CancelBatch:
         if force:
             # Cancelling → Cancelled passes the core policy without force; only runs still Cancelling
             proposal: State = Cancelled(
-                message=f"Marked cancelled{self.by} with runops (stuck in Cancelling)"
+                message=self.signed.message("marked cancelled", "stuck in Cancelling")
             )
             allowed: tuple[StateType, ...] = (StateType.CANCELLING,)
         else:
-            proposal = Cancelling(message=f"Cancelled{self.by} with runops")
+            proposal = Cancelling(message=self.signed.message("cancelled"))
             allowed = NOT_STARTED_OR_ACTIVE
         if self.bulk:
             where = FlowRunFilter(
@@ -198,8 +207,8 @@ class CancelBatch:
         return answers
 
 
-def cancel_batches(plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> Batching:
-    return Batching(CancelBatch(plan, actor, sent), key=batch_key, size=batch_size(len(plan.to_change)))
+def cancel_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> Batching:
+    return Batching(CancelBatch(plan, signed, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
 async def apply_cancel(
@@ -225,7 +234,7 @@ async def apply_cancel(
     return await execute(
         client,
         plan,
-        cancel_batches(plan, actor, sent),
+        cancel_batches(plan, Signed(actor, reason), sent),
         actor=actor,
         store=store,
         progress=progress,

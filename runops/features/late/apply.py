@@ -9,6 +9,7 @@ from prefect.client.orchestration import PrefectClient
 
 from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.messages import Signed
 from runops.engine.plan import Plan, Report
 from runops.features.late.batches import late_batches
 from runops.features.late.plan import (
@@ -43,7 +44,7 @@ async def apply_reschedule(
     return await execute(
         client,
         plan,
-        late_batches(plan, sent),
+        late_batches(plan, sent, Signed(actor, reason)),
         finalize=keep_schedules_going,
         actor=actor,
         store=store,

@@ -12,9 +12,9 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelling, Scheduled
 
 from runops.engine.apply import Batching, batch_size
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import (
     read_by_id,
@@ -44,8 +44,8 @@ class LateBatches:
 
     SIZES: ClassVar[dict[Hashable, int]] = {LateAction.CANCEL: CANCEL_BATCH, LateAction.DELETE: BULK_LIMIT}
 
-    def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
-        self.each = LateRunHandler(plan, sent)
+    def __init__(self, plan: Plan, sent: Iterable[UUID] = (), signed: Signed = UNSIGNED) -> None:
+        self.each = LateRunHandler(plan, sent, signed)
         self.bulk_create = True  # False once the API turns out to lack create_flow_run/bulk
 
     @staticmethod
@@ -58,7 +58,8 @@ class LateBatches:
         ids = [item.run_id for item in batch]
         if batch[0].action == LateAction.CANCEL:
             with sent_once(self.each.sent, ids):
-                answers = await set_state_where(client, ids, Cancelling(), self.each.allowed)
+                answers = await set_state_where(client, ids, self.each.cancelling(), self.each.allowed)
+            await self.each.sign_cancelled(client, answers)
             return [await self.each.cancel(client, item, answers) for item in batch]
         if batch[0].action == LateAction.DELETE:
             with sent_once(self.each.sent, ids):
@@ -83,7 +84,7 @@ class LateBatches:
                 answers = await set_state_where(
                     client,
                     ids,
-                    Scheduled(scheduled_time=new_time),
+                    self.each.rescheduled(new_time),
                     self.each.allowed,
                     scheduled_between=between,
                 )
@@ -192,9 +193,8 @@ class LateBatches:
             )
             return result_for(item, FAILED, item.state, f"{reason}; {note}")
 
-    @staticmethod
     async def create_with_retries(
-        client: PrefectClient, deployment_id: UUID, rows: list[tuple[PlannedRun, FlowRun]]
+        self, client: PrefectClient, deployment_id: UUID, rows: list[tuple[PlannedRun, FlowRun]]
     ) -> tuple[list[tuple[PlannedRun, UUID]], list[tuple[PlannedRun, FlowRun, str]]]:
         """The bulk create, sent once more for the rows it failed: the server reports a busy
         database ("database is locked") per run in a 200 answer, not as a 503. Safe to repeat: a
@@ -202,7 +202,7 @@ class LateBatches:
         made: list[tuple[PlannedRun, UUID]] = []
         errors: list[tuple[PlannedRun, FlowRun, str]] = []
         for attempt in range(CREATE_ATTEMPTS):
-            answers = await create_replacements(client, deployment_id, rows)
+            answers = await create_replacements(client, deployment_id, rows, self.each.signed)
             errors = []
             for (item, run), (replacement_id, error) in zip(rows, answers, strict=True):
                 if replacement_id is not None:
@@ -216,6 +216,6 @@ class LateBatches:
         return made, errors
 
 
-def late_batches(plan: Plan, sent: Iterable[UUID] = ()) -> Batching:
-    handler = LateBatches(plan, sent)
+def late_batches(plan: Plan, sent: Iterable[UUID] = (), signed: Signed = UNSIGNED) -> Batching:
+    handler = LateBatches(plan, sent, signed)
     return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)), sizes=LateBatches.SIZES)

@@ -21,6 +21,7 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling, Scheduled
 
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.features.late.plan import (
     scheduled_time,
@@ -79,13 +80,27 @@ async def bulk_delete(client: PrefectClient, ids: list[UUID], states: tuple[str,
 class LateRunHandler:
     """Acts on one planned run, only if it is still as the preview saw it (else skipped, with why)."""
 
-    def __init__(self, plan: Plan, sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, sent: Iterable[UUID] = (), signed: Signed = UNSIGNED) -> None:
         self.allowed = LateOptions.of(plan.options).states
+        self.signed = signed
         self.conditional = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs a request of this job may have changed although no answer said so (`sent_once`, or
         # a process of this job that died before it wrote their answers): found as this job
         # would leave them, they are done (by that request), not "moved on meanwhile"
         self.sent: set[UUID] = set(sent)
+
+    def rescheduled(self, new_time: datetime) -> State:
+        return Scheduled(scheduled_time=new_time, message=self.signed.message("rescheduled"))
+
+    def cancelling(self) -> State:
+        return Cancelling(message=self.signed.message("cancelled", "late backlog"))
+
+    async def sign_cancelled(self, client: PrefectClient, answers: dict[UUID, StateAnswer]) -> None:
+        """A late run has nothing to stop: the server cancels it with a bare Cancelled, which loses
+        the message; with a reason to show, runops puts it back (one more request)."""
+        if self.signed.reason:
+            bare = flow_runs.cancelled_bare(answers)
+            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled", "late backlog"))
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == LateAction.RESCHEDULE:
@@ -133,7 +148,7 @@ class LateRunHandler:
 
     async def reschedule(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         assert item.new_time is not None
-        state = Scheduled(scheduled_time=item.new_time)
+        state = self.rescheduled(item.new_time)
         if self.conditional:
             try:
                 with sent_once(self.sent, [item.run_id]):
@@ -169,10 +184,12 @@ class LateRunHandler:
             return skipped
         try:  # still late, yet not in the batch's answer: propose it on its own
             with sent_once(self.sent, [item.run_id]):
-                result = await client.set_flow_run_state(item.run_id, Cancelling())
+                result = await client.set_flow_run_state(item.run_id, self.cancelling())
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        return _cancelled(item, StateAnswer.of(result))
+        answer = StateAnswer.of(result)
+        await self.sign_cancelled(client, {item.run_id: answer})
+        return _cancelled(item, answer)
 
     async def delete(self, client: PrefectClient, item: PlannedRun, deleted: set[UUID]) -> RunResult:
         """`deleted`: what its batch's `bulk_delete` (ids AND a not-started state) removed."""
@@ -195,7 +212,7 @@ class LateRunHandler:
         """Replacement first (every field copied, key derived from the original), original deleted after."""
         assert item.new_time is not None and run.deployment_id is not None
         replacement = await client.create_flow_run_from_deployment(
-            run.deployment_id, **replacement_fields(item, run)
+            run.deployment_id, **replacement_fields(item, run, self.signed)
         )
         await self.retime(client, [(item, replacement)])
         if run.id in await bulk_delete(client, [run.id], self.allowed):
@@ -211,7 +228,8 @@ class LateRunHandler:
                 replacement.state_type == StateType.SCHEDULED
                 and replacement.next_scheduled_start_time != item.new_time
             ):
-                await client.set_flow_run_state(replacement.id, Scheduled(scheduled_time=item.new_time))
+                assert item.new_time is not None
+                await client.set_flow_run_state(replacement.id, self.rescheduled(item.new_time))
 
     async def keep_original(self, client: PrefectClient, item: PlannedRun, replacement_id: UUID) -> RunResult:
         """The original moved on between the re-read and the delete: keep it, drop the copy."""

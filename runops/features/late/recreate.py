@@ -11,6 +11,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled, to_state_create
 
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import PlannedRun
 from runops.prefect_api.deployments import bulk_create_flow_runs_from_deployment
 
@@ -20,13 +21,15 @@ def idempotency_key(run_id: UUID) -> str:
     return f"runops-reschedule:{run_id}"
 
 
-def replacement_fields(item: PlannedRun, run: FlowRun) -> dict[str, Any]:
-    """Everything of `run` its replacement carries over, scheduled for the plan's new time."""
+def replacement_fields(item: PlannedRun, run: FlowRun, signed: Signed = UNSIGNED) -> dict[str, Any]:
+    """Everything of `run` its replacement carries over, scheduled for the plan's new time; its
+    state message names the job's actor and reason, and the run it replaces."""
     assert item.new_time is not None
+    message = signed.message("rescheduled", f"recreated from late run {run.id}")
     return {
         "parameters": run.parameters,
         "context": run.context or {},
-        "state": Scheduled(scheduled_time=item.new_time),
+        "state": Scheduled(scheduled_time=item.new_time, message=message),
         "name": run.name,
         "tags": list(run.tags),
         "idempotency_key": idempotency_key(run.id),
@@ -37,14 +40,17 @@ def replacement_fields(item: PlannedRun, run: FlowRun) -> dict[str, Any]:
 
 
 async def create_replacements(
-    client: PrefectClient, deployment_id: UUID, rows: list[tuple[PlannedRun, FlowRun]]
+    client: PrefectClient,
+    deployment_id: UUID,
+    rows: list[tuple[PlannedRun, FlowRun]],
+    signed: Signed = UNSIGNED,
 ) -> list[tuple[UUID | None, str]]:
     """One `/deployments/{id}/create_flow_run/bulk` call (no client method; the server takes up
     to 100): per row, the replacement's id, or None and the server's reason. A replacement that
     exists already (same idempotency key) is answered with its id, not made twice."""
     payload = []
     for item, run in rows:
-        fields = replacement_fields(item, run)
+        fields = replacement_fields(item, run, signed)
         fields["state"] = to_state_create(fields["state"])
         if fields["work_queue_name"] is None:
             del fields["work_queue_name"]  # as the client's own create: the deployment's queue

@@ -22,6 +22,7 @@ from prefect.states import Scheduled
 
 from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
 from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.messages import UNSIGNED, Signed, state_message
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
@@ -48,7 +49,7 @@ async def propose_retry(
     new_time: datetime | None,
     transition: UUID,
     ended_by: datetime | None = None,
-    message: str = "Retried with runops",
+    message: str = state_message("retried"),
 ) -> dict[UUID, StateAnswer]:
     """`Scheduled` (without force) for those of `ids` still in one of `state_types` and, if
     given, ended no later than `ended_by`; in one request. Runs missing from the answer did
@@ -80,12 +81,12 @@ class RetryBatch:
     call did not match are re-read once to say why (changed meanwhile, deleted, or ours already).
     Safe to repeat for the same batch: the engine retries a batch whose request failed."""
 
-    def __init__(self, plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
         self.types = list(plan.options.get("state_types") or ())
         ended = plan.options.get("ended_by")
         self.ended_by = datetime.fromisoformat(ended) if ended else None
-        self.message = f"Retried{' by ' + actor if actor else ''} with runops"
+        self.message = signed.message("retried")
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs whose proposal may have reached the server without an answer (see `sent_once`)
         self.sent: set[UUID] = set(sent)
@@ -160,8 +161,8 @@ def batch_key(item: PlannedRun) -> datetime | None:
     return item.new_time
 
 
-def retry_batches(plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> Batching:
-    return Batching(RetryBatch(plan, actor, sent), key=batch_key, size=batch_size(len(plan.to_change)))
+def retry_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> Batching:
+    return Batching(RetryBatch(plan, signed, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
 def check_plan(plan: Plan) -> None:
@@ -188,7 +189,7 @@ async def apply_retry(
     return await execute(
         client,
         plan,
-        retry_batches(plan, actor, sent),
+        retry_batches(plan, Signed(actor, reason), sent),
         actor=actor,
         store=store,
         progress=progress,

@@ -24,6 +24,7 @@ from prefect.states import Cancelled, Crashed, State
 
 from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
 from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
@@ -46,11 +47,11 @@ class StuckBatch:
     """One batch of runs found stuck in the same state: re-read (skip what moved on), one
     conditional bulk mark (ids AND that state name), then one bulk retry of the marked runs."""
 
-    def __init__(self, plan: Plan, actor: str = "", sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
         self.retry = bool(plan.options.get("retry"))
         self.state_ids: dict[str, str] = dict(plan.options.get("state_ids") or {})
-        self.by = f" by {actor}" if actor else ""
+        self.signed = signed
         self.sent: set[UUID] = set(sent)
 
     def ours(self, batch: Sequence[PlannedRun], run: FlowRun, kind: str) -> bool:
@@ -86,8 +87,8 @@ class StuckBatch:
     def proposal(self, item: PlannedRun) -> State:
         why = f"stuck: {item.reason}" if item.reason else "stuck"
         if item.action == MARK_CANCELLED:
-            return Cancelled(message=f"Marked cancelled{self.by} with runops ({why})")
-        return Crashed(message=f"Marked crashed{self.by} with runops ({why})")
+            return Cancelled(message=self.signed.message("marked cancelled", why))
+        return Crashed(message=self.signed.message("marked crashed", why))
 
     async def __call__(self, client: PrefectClient, batch: Sequence[PlannedRun]) -> list[RunResult]:
         results: dict[UUID, RunResult] = {}
@@ -161,7 +162,7 @@ class StuckBatch:
                     types,
                     None,
                     transition_id(self.plan, batch[0].run_id, "retry"),
-                    message=f"Retried{self.by} with runops after it was stuck",
+                    message=self.signed.message("retried", "after it was stuck"),
                 )
         out: dict[UUID, RunResult] = {}
         for item in marked:
@@ -206,7 +207,7 @@ async def apply_stuck(
     """Apply a confirmed plan as a job: only its runs, each only if still in the state it was
     found stuck in; audited. `sent`: runs an earlier process of this job may have changed."""
     check_plan(plan)
-    handler = StuckBatch(plan, actor, sent)
+    handler = StuckBatch(plan, Signed(actor, reason), sent)
     batching = Batching(handler, key=batch_key, size=batch_size(len(plan.to_change)))
     return await execute(
         client,

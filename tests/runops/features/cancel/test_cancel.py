@@ -25,6 +25,7 @@ from prefect.states import (
 
 from runops.dev.server import LocalPrefectServer, free_port
 from runops.engine.apply import ApplyOptions, bounded_options
+from runops.engine.messages import Signed
 from runops.engine.plan import DONE, FAILED, SKIP, SKIPPED, only
 from runops.engine.selection import RunSelection
 from runops.errors import ApiUnauthorized, ApiUnreachable, BadInput, NotAllowed
@@ -229,7 +230,7 @@ def test_a_run_finishing_between_reread_and_change_keeps_its_state(
     deployment = prefect.deployment()
     first, second = prefect.runs(deployment, [Running(), Running()])
     plan = prefect.run(cancel.plan_cancel, by_deployment(deployment))
-    batching = cancel.cancel_batches(plan, "t")
+    batching = cancel.cancel_batches(plan, Signed("t"))
     assert batching.size == 1  # a 2-run job: one run per call, so the progress bar moves per run
 
     async def finish_second(inner: httpx.AsyncBaseTransport, request: httpx.Request) -> None:
