@@ -7,13 +7,15 @@ import streamlit as st
 
 from runops.store.jobs import RUNNING, Job
 from runops.timefmt import format_duration
-from ui import context
+from ui import context, query
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import job_url, show_job
 from ui.operation import inert
+from ui.state import widget_key
 
 LISTED = 500
+KEY = "activity"
 
 settings = page_setup("Activity", needs_api=False)
 store = context.store()
@@ -21,6 +23,8 @@ store = context.store()
 job_id = st.query_params.get("job")
 if job_id:
     st.page_link("pages/activity.py", label="All jobs", icon=":material/arrow_back:")
+    st.caption("This job's own link, to paste to a colleague:")
+    st.code(query.view_link(), language=None)
     show_job(str(job_id), settings)
     st.stop()
 
@@ -81,10 +85,18 @@ if not found:
     st.stop()
 
 st.subheader("Jobs")
+people, actions, statuses = (
+    sorted({getattr(j, field) for j in finished}) for field in ("actor", "action", "status")
+)
+initial = {
+    "who": query.bind(KEY, "who", "who", [], query.many_of(people, "person with a finished job")),
+    "action": query.bind(KEY, "action", "action", [], query.many_of(actions, "action")),
+    "status": query.bind(KEY, "status", "status", [], query.many_of(statuses, "status")),
+}
 left, middle, right = st.columns(3)
-who = left.multiselect("Who", sorted({j.actor for j in finished}))
-action = middle.multiselect("Action", sorted({j.action for j in finished}))
-status = right.multiselect("Status", sorted({j.status for j in finished}))
+who = left.multiselect("Who", people, default=initial["who"], key=widget_key(KEY, "who"))
+action = middle.multiselect("Action", actions, default=initial["action"], key=widget_key(KEY, "action"))
+status = right.multiselect("Status", statuses, default=initial["status"], key=widget_key(KEY, "status"))
 shown = [
     j
     for j in finished

@@ -99,6 +99,7 @@ with st.container(border=True):
     c4.button(
         "Refresh", icon=":material/refresh:", on_click=refresh, help=f"Data is cached for {CACHE_SECONDS} s."
     )
+    query.link_to_view()
 
 try:
     request = history.HistoryRequest(

@@ -202,6 +202,7 @@ with st.container(border=True):
         disabled=(long_delay and not allow_long) or bool(limit_error),
         help="Tick “Yes, more than 30 days” first." if long_delay and not allow_long else None,
     )
+    query.link_to_view()
 
 if preview:
     stale()

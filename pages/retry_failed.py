@@ -175,6 +175,7 @@ with st.container(border=True):
     preview = st.button(
         "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
     )
+    query.link_to_view()
 
 if preview and request is not None:
     stale()

@@ -133,6 +133,7 @@ with st.container(border=True):
     look = st.button(
         "Find stuck runs", icon=":material/search:", key=widget_key(KEY, "find"), disabled=request is None
     )
+    query.link_to_view()
 
 if look and request is not None:
     stale()

@@ -22,6 +22,16 @@ def opened(page: str, **params: str | list[str]) -> AppTest:
     return at
 
 
+def opened_in_app(page: str, **params: str | list[str]) -> AppTest:
+    """`page` opened from a link through app.py (for pages that link to others)."""
+    at = open_app()
+    at.switch_page(page)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def warnings(at: AppTest) -> str:
     """The warnings' text, Markdown escapes removed (the link's values are shown as text)."""
     return " ".join(w.value for w in at.warning).replace("\\", "")
@@ -95,6 +105,13 @@ def test_a_link_and_a_job_share_the_url(prefect: Prefect, tmp_home) -> None:
     at.run()  # a reload: the job panel re-attaches, the filters stay
     assert at.multiselect(key="late.deployments").value == [deployment.full_name]
     assert params(at)["job"] == [job_id]
+
+    job_page = opened_in_app("pages/activity.py", job=job_id)
+    assert any(f"?job={job_id}" in c.value for c in job_page.code)  # its own link, copyable
+    jobs = opened_in_app("pages/activity.py", status="done", action="no-such-action")
+    assert jobs.multiselect(key="activity.status").value == ["done"]
+    assert jobs.multiselect(key="activity.action").value == []
+    assert "no action named “no-such-action”" in warnings(jobs)
 
 
 def test_bulk_cancel_opens_with_states_filters_and_window(prefect: Prefect, tmp_home) -> None:
