@@ -65,7 +65,7 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
     )
     deployments, flows, pools, tags = astuple(run_filters(KEY, options, stale))
     initial = {
-        "after": query.bind(KEY, "after", "after", "now-24h", query.moment()),
+        "after": query.bind(KEY, "after", "after", "now-24h", query.moment(optional=True)),
         "before": query.bind(KEY, "before", "before", "", query.moment(optional=True)),
         "latest": query.bind(KEY, "latest", "latest", False, query.flag()),
         "when": query.bind(KEY, "when", "when", "now", query.one_of(list(WHEN), "way to run them")),

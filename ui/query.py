@@ -84,7 +84,8 @@ def text(check: Callable[[str], object] | None = None) -> Kind:
                 raise BadParam(str(exc)) from None
         return value
 
-    return Kind(read, lambda value: [str(value)] if str(value).strip() else [])
+    # an emptied box is written as `param=`: the default would come back from the link otherwise
+    return Kind(read, lambda value: [str(value)])
 
 
 def duration() -> Kind:

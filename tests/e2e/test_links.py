@@ -78,7 +78,10 @@ def test_pages_open_from_links_with_their_filters(prefect: Prefect, page, dashbo
     # the overview's Failed count leads to Retry failed with Failed chosen
     page.goto(dashboard_url)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    page.locator('a[href*="retry_failed?state=Failed"]').first.click()
+    failed = page.locator('a[href*="retry_failed?state=Failed"]').first
+    expect(failed).to_be_visible()
+    shot(page, "links_overview")
+    failed.click()
     expect(page.get_by_role("heading", name="Retry failed")).to_be_visible()
     expect(page).to_have_url(re.compile(r"retry_failed\?state=Failed"))
     expect(chip(page, "Failed")).to_be_visible()

@@ -171,6 +171,9 @@ def test_retry_stuck_and_history_open_with_the_links_filters(prefect: Prefect, t
     assert retry.radio(key="retry.when").value == "spread"
     assert retry.text_input(key="retry.to").value == "now+1h"
     assert not retry.warning
+    retry.text_input(key="retry.after").set_value("").run()
+    assert params(retry)["after"] == [""]  # emptied, not back to the default: the link says so
+    assert opened("pages/retry_failed.py", after="").text_input(key="retry.after").value == ""
 
     stuck = opened(
         "pages/stuck_runs.py", deployment=deployment.full_name, k="5", older="3h", cancelling="oops"
