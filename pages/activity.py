@@ -7,14 +7,16 @@ import streamlit as st
 
 from runops.store.jobs import RUNNING, Job
 from runops.timefmt import format_duration
-from ui import context
+from ui import context, query
 from ui.badges import badges, dense_height
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import UNDO_KEY, job_url, show_job, undo_panel
 from ui.operation import inert, start_if_confirmed
+from ui.state import widget_key
 
 LISTED = 500
+KEY = "activity"
 
 settings = page_setup("Activity", needs_api=False)
 store = context.store()
@@ -24,6 +26,8 @@ if job_id:
     # a confirmed undo starts here and its own page replaces the job's (`?job=<the undo>`)
     job_id = start_if_confirmed(UNDO_KEY, settings) or str(job_id)
     st.page_link("pages/activity.py", label="All jobs", icon=":material/arrow_back:")
+    st.caption("This job's own link, to paste to a colleague:")
+    st.code(query.view_link(), language=None)
     shown = show_job(job_id, settings)
     if shown is not None and shown.status != RUNNING:
         undo_panel(shown, settings)
@@ -86,10 +90,18 @@ if not found:
     st.stop()
 
 st.subheader("Jobs")
+people, actions, statuses = (
+    sorted({getattr(j, field) for j in finished}) for field in ("actor", "action", "status")
+)
+initial = {
+    "who": query.bind(KEY, "who", "who", [], query.many_of(people, "person with a finished job")),
+    "action": query.bind(KEY, "action", "action", [], query.many_of(actions, "action")),
+    "status": query.bind(KEY, "status", "status", [], query.many_of(statuses, "status")),
+}
 left, middle, right = st.columns(3)
-who = left.multiselect("Who", sorted({j.actor for j in finished}))
-action = middle.multiselect("Action", sorted({j.action for j in finished}))
-status = right.multiselect("Status", sorted({j.status for j in finished}))
+who = left.multiselect("Who", people, default=initial["who"], key=widget_key(KEY, "who"))
+action = middle.multiselect("Action", actions, default=initial["action"], key=widget_key(KEY, "action"))
+status = right.multiselect("Status", statuses, default=initial["status"], key=widget_key(KEY, "status"))
 shown = [
     j
     for j in finished

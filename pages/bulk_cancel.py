@@ -13,6 +13,7 @@ from runops.errors import BadInput, RunopsError
 from runops.features import cancel
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui import query
 from ui.badges import badges, dense_height
 from ui.carry import banner
 from ui.context import refusal, timezone
@@ -84,7 +85,13 @@ with st.container(border=True):
     states = st.multiselect(
         "States",
         list(cancel.CANCELLABLE_STATES),
-        default=list(cancel.DEFAULT_STATES),
+        default=query.bind(
+            KEY,
+            "states",
+            "state",
+            list(cancel.DEFAULT_STATES),
+            query.many_of(cancel.CANCELLABLE_STATES, "state"),
+        ),
         key=widget_key(KEY, "states"),
         on_change=stale,
         help="Cancelling: runs stuck there (their worker never confirmed). They are skipped unless "
@@ -93,10 +100,15 @@ with st.container(border=True):
     deployments, flows, pools, tags = astuple(
         run_filters(KEY, options, stale, tags_hint="e.g. nightly, team-a")
     )
+    fields = list(cancel.WINDOW_FIELDS)
+    window_on_initial = query.bind(KEY, "window_on", "on", fields[0], query.one_of(fields, "time field"))
+    window_from_initial = query.bind(KEY, "from", "from", "", query.moment(optional=True))
+    window_to_initial = query.bind(KEY, "to", "to", "", query.moment(optional=True))
     c1, c2, c3 = st.columns([1, 1, 1])
     window_on = c1.radio(
         "Time window on",
-        list(cancel.WINDOW_FIELDS),
+        fields,
+        index=fields.index(window_on_initial),
         format_func=cancel.WINDOW_FIELDS.get,
         horizontal=True,
         key=widget_key(KEY, "window_on"),
@@ -104,16 +116,23 @@ with st.container(border=True):
     )
     window_from = c2.text_input(
         "From",
+        value=window_from_initial,
         key=widget_key(KEY, "from"),
         on_change=stale,
         placeholder="open",
         help="now-6h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
     )
-    window_to = c3.text_input("To", key=widget_key(KEY, "to"), on_change=stale, placeholder="open")
+    window_to = c3.text_input(
+        "To", value=window_to_initial, key=widget_key(KEY, "to"), on_change=stale, placeholder="open"
+    )
     c1, c2 = st.columns(2)
     include_subflows = c1.checkbox(
-        "Also cancel their sub-flow runs", key=widget_key(KEY, "subflows"), on_change=stale
+        "Also cancel their sub-flow runs",
+        value=query.bind(KEY, "subflows", "subflows", False, query.flag()),
+        key=widget_key(KEY, "subflows"),
+        on_change=stale,
     )
+    # force is a consent, like the dialog's typed count: never carried in by a link
     force = c2.checkbox(
         "Force-cancel runs stuck in Cancelling",
         key=widget_key(KEY, "force"),
@@ -151,6 +170,7 @@ with st.container(border=True):
     preview = st.button(
         "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
     )
+    query.link_to_view()
 
 if preview and request is not None:
     stale()

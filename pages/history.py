@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import timedelta
 
 import pandas as pd
@@ -14,10 +15,13 @@ from runops.features.history import charts
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
+from ui import query
 from ui.badges import badges, dense_height
 from ui.context import timezone
+from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
+from ui.state import widget_key
 from ui.timeline import load as load_timeline
 from ui.timeline import show_timeline
 
@@ -32,6 +36,10 @@ WINDOWS: dict[str, timedelta | None] = {
     "Any time": None,
 }
 EMPTY = "No completed runs in this window"
+KEY = "history"
+# the window as a link says it: `days=30`; the hour windows and "any time" by name
+WINDOW_CODES = {"1h": "Last hour", "6h": "Last 6 hours", "1": "Last 24 hours", "7": "Last 7 days"}
+WINDOW_CODES |= {"30": "Last 30 days", "90": "Last 90 days", "any": "Any time"}
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner="Reading runs…")
@@ -67,22 +75,35 @@ except RunopsError as exc:
     st.stop()
 
 with st.container(border=True):
-    c1, c2, c3, c4 = st.columns(4)
-    deployments = c1.multiselect("Deployments", choices.deployments, placeholder="All deployments")
-    flows = c2.multiselect("Flows", choices.flows, placeholder="All flows")
-    pools = c3.multiselect("Work pools", choices.work_pools, placeholder="All work pools")
-    tags = c4.text_input("Tags (all of)", placeholder="e.g. nightly, prod")
+    deployments, flows, pools, tags = astuple(
+        run_filters(KEY, choices, tags_hint="e.g. nightly, prod", tags_label="Tags (all of)")
+    )
+    initial_window = query.bind(KEY, "window", "days", "Last 7 days", query.coded(WINDOW_CODES, "window"))
+    initial_limit = query.bind(
+        KEY, "limit", "n", history.DEFAULT_LIMIT, query.number(1, history.MAX_LIMIT, whole=True)
+    )
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-    window = c1.selectbox("Ended", list(WINDOWS), index=3)
+    window = c1.selectbox(
+        "Ended", list(WINDOWS), index=list(WINDOWS).index(initial_window), key=widget_key(KEY, "window")
+    )
     limit = c2.number_input(
-        "Last N runs", min_value=1, max_value=history.MAX_LIMIT, value=history.DEFAULT_LIMIT, step=100
+        "Last N runs",
+        min_value=1,
+        max_value=history.MAX_LIMIT,
+        value=int(initial_limit),
+        step=100,
+        key=widget_key(KEY, "limit"),
     )
     include_failed = c3.checkbox(
-        "Include Failed and Crashed", value=True, help="Needed for the success rate."
+        "Include Failed and Crashed",
+        value=query.bind(KEY, "failed", "failed", True, query.flag()),
+        key=widget_key(KEY, "failed"),
+        help="Needed for the success rate.",
     )
     c4.button(
         "Refresh", icon=":material/refresh:", on_click=refresh, help=f"Data is cached for {CACHE_SECONDS} s."
     )
+    query.link_to_view()
 
 try:
     request = history.HistoryRequest(

@@ -12,6 +12,7 @@ from runops.errors import RunopsError
 from runops.features import late
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui import query
 from ui.badges import badges, dense_height
 from ui.carry import banner
 from ui.context import refusal, timezone
@@ -80,10 +81,18 @@ except RunopsError as exc:
     st.stop()
 
 with st.container(border=True):
+    initial = {
+        "deployments": query.bind(KEY, "deployments", "deployment", [], query.many_of(choices, "deployment")),
+        "states": query.bind(
+            KEY, "states", "state", ["Late"], query.many_of(list(late.RESCHEDULABLE_STATES), "state")
+        ),
+        "policy": query.bind(KEY, "policy", "policy", "shift", query.one_of(list(POLICY_LABELS), "policy")),
+    }
     c1, c2 = st.columns([3, 1])
     deployments = c1.multiselect(
         "Deployments",
         choices,
+        default=initial["deployments"],
         key=widget_key(KEY, "deployments"),
         on_change=stale,
         placeholder="Choose one or more deployments",
@@ -91,13 +100,14 @@ with st.container(border=True):
     states = c2.multiselect(
         "States",
         list(late.RESCHEDULABLE_STATES),
-        default=["Late"],
+        default=initial["states"],
         key=widget_key(KEY, "states"),
         on_change=stale,
     )
     policy = st.radio(
         "New time",
         list(POLICY_LABELS),
+        index=list(POLICY_LABELS).index(initial["policy"]),
         format_func=POLICY_LABELS.get,
         horizontal=True,
         key=widget_key(KEY, "policy"),
@@ -107,26 +117,34 @@ with st.container(border=True):
     delay = at = start = end = None
     long_delay = allow_long = False
     if policy == "shift":
+        query.drop("at", "start", "end")
         delay = c1.text_input(
             "Delay from each run's scheduled time",
-            value="6h",
+            value=query.bind(KEY, "delay", "delay", "6h", query.duration()),
             key=widget_key(KEY, "delay"),
             on_change=stale,
             help="People's units: 6h, 90m, 2d, 1h 30m.",
         )
     elif policy == "fixed":
+        query.drop("delay", "start", "end")
         at = c1.text_input(
             "New time",
-            value="now+1h",
+            value=query.bind(KEY, "at", "at", "now+1h", query.moment()),
             key=widget_key(KEY, "at"),
             on_change=stale,
             help="now+2h, or a date and time such as 2026-11-27 10:00 (your time zone unless you add one).",
         )
     else:
-        start = c1.text_input("Window start", value="now+10m", key=widget_key(KEY, "start"), on_change=stale)
+        query.drop("delay", "at")
+        start = c1.text_input(
+            "Window start",
+            value=query.bind(KEY, "start", "start", "now+10m", query.moment()),
+            key=widget_key(KEY, "start"),
+            on_change=stale,
+        )
         end = c2.text_input(
             "Window end",
-            value="now+2h",
+            value=query.bind(KEY, "end", "end", "now+2h", query.moment()),
             key=widget_key(KEY, "end"),
             on_change=stale,
             help="Runs are spread evenly from start to end, oldest first, so a returning worker "
@@ -143,6 +161,7 @@ with st.container(border=True):
     c1, c2 = st.columns(2)
     limit_text = c1.text_input(
         "Reschedule the most recent N",
+        value=query.bind(KEY, "limit", "n", "", query.text(late.parse_limit)),
         placeholder="all of them",
         key=widget_key(KEY, "limit"),
         on_change=stale,
@@ -155,9 +174,11 @@ with st.container(border=True):
     except RunopsError as exc:
         limit_error = str(exc)
         c1.error(inert(limit_error))
+    rest_initial = query.bind(KEY, "rest", "rest", "leave", query.one_of(list(REST_LABELS), "choice"))
     remainder = c2.radio(
         "The rest of the backlog",
         list(REST_LABELS),
+        index=list(REST_LABELS).index(rest_initial),
         format_func=REST_LABELS.get,
         horizontal=True,
         key=widget_key(KEY, "rest"),
@@ -166,9 +187,12 @@ with st.container(border=True):
         help="Only when N is set: what happens to the older late runs. Cancel and delete only touch "
         "runs that are still late when their turn comes.",
     )
-    with st.expander("Advanced"):
+    # bound outside the expander: a warning about the link must not hide in a closed one
+    recreate_initial = query.bind(KEY, "recreate", "recreate", False, query.flag())
+    with st.expander("Advanced", expanded=recreate_initial):
         recreate = st.checkbox(
             "Recreate instead of rescheduling in place",
+            value=recreate_initial,
             key=widget_key(KEY, "recreate"),
             on_change=stale,
             help="The old recipe, done right: a new run with every field copied is created first, "
@@ -181,6 +205,7 @@ with st.container(border=True):
         disabled=(long_delay and not allow_long) or bool(limit_error),
         help="Tick “Yes, more than 30 days” first." if long_delay and not allow_long else None,
     )
+    query.link_to_view()
 
 if preview:
     stale()

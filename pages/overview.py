@@ -15,8 +15,24 @@ from ui.fmt import STATE_COLORS, ago, local_time
 from ui.guard import page_setup
 from ui.nav import available
 from ui.operation import inert
+from ui.query import page_url
+
+LATE, HISTORY = "pages/late_runs.py", "pages/history.py"
+RETRY, STUCK, CANCEL = "pages/retry_failed.py", "pages/stuck_runs.py", "pages/bulk_cancel.py"
+# where a state's count leads: the page that acts on runs in that state, with the state chosen
+ACT_ON = {
+    "Late": (LATE, {"state": "Late"}),
+    "Scheduled": (CANCEL, {"state": "Scheduled"}),
+    "Pending": (CANCEL, {"state": "Pending"}),
+    "Running": (CANCEL, {"state": "Running"}),
+    "Completed": (HISTORY, {"failed": "0"}),
+    "Failed": (RETRY, {"state": "Failed"}),
+    "Crashed": (RETRY, {"state": "Crashed"}),
+    "Cancelled": (RETRY, {"state": "Cancelled"}),
+}
 
 settings = page_setup("Overview")
+pages = {spec.path: spec for spec in available()}
 
 try:
     data = call(settings, overview.load_overview)
@@ -31,6 +47,10 @@ for row_start in range(0, len(headline), 4):
     cols = st.columns(4)
     for col, state in zip(cols, headline[row_start : row_start + 4], strict=False):
         col.metric(state, f"{data.counts.get(state, 0):,}")
+        target, params = ACT_ON[state]
+        spec = pages.get(target)
+        if spec is not None:
+            col.page_link(target, label=spec.title, icon=spec.icon, query_params=params)
 
 others = {k: v for k, v in data.counts.items() if k not in headline and v}
 if others:
@@ -66,13 +86,24 @@ else:
                 "Oldest scheduled": local_time(row.oldest_scheduled),
                 "Late by (oldest)": ago(row.oldest_scheduled).removesuffix(" ago"),
                 "Newest scheduled": local_time(row.newest_scheduled),
+                "Reschedule": page_url(LATE, {"deployment": row.deployment}),
             }
             for row in data.late
         ]
     )
     total_late = sum(row.count for row in data.late)
     st.caption(f"{total_late:,} late runs across {len(data.late):,} deployment(s), most first.")
-    st.dataframe(badges(late), hide_index=True, width="stretch", height=dense_height(len(late)))
+    st.dataframe(
+        badges(late),
+        hide_index=True,
+        width="stretch",
+        height=dense_height(len(late)),
+        column_config={
+            "Reschedule": st.column_config.LinkColumn(
+                "Reschedule", display_text="Late runs ↗", help="Late runs of this deployment", width="small"
+            )
+        },
+    )
 
 st.subheader("Jobs")
 # the counts that say whether a job is needed, next to its link

@@ -13,6 +13,7 @@ from runops.errors import RunopsError
 from runops.features import retry
 from runops.prefect_api.client import call
 from runops.settings import Settings
+from ui import query
 from ui.badges import badges, dense_height
 from ui.carry import Carried, banner
 from ui.context import refusal, timezone
@@ -57,25 +58,38 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
     states = st.multiselect(
         "States",
         list(retry.RETRYABLE),
-        default=list(retry.DEFAULT_STATES),
+        default=query.bind(
+            KEY, "states", "state", list(retry.DEFAULT_STATES), query.many_of(list(retry.RETRYABLE), "state")
+        ),
         key=widget_key(KEY, "states"),
         on_change=stale,
         help="Cancelled runs only when you choose them: a cancel is usually meant.",
     )
     deployments, flows, pools, tags = astuple(run_filters(KEY, options, stale))
+    initial = {
+        "after": query.bind(KEY, "after", "after", "now-24h", query.moment(optional=True)),
+        "before": query.bind(KEY, "before", "before", "", query.moment(optional=True)),
+        "latest": query.bind(KEY, "latest", "latest", False, query.flag()),
+        "when": query.bind(KEY, "when", "when", "now", query.one_of(list(WHEN), "way to run them")),
+    }
     c1, c2, c3 = st.columns(3)
     ended_after = c1.text_input(
         "Ended after",
-        value="now-24h",
+        value=initial["after"],
         key=widget_key(KEY, "after"),
         on_change=stale,
         help="now-6h, 10:00, 2026-11-27 10:00",
     )
     ended_before = c2.text_input(
-        "Ended before", key=widget_key(KEY, "before"), on_change=stale, placeholder="now"
+        "Ended before",
+        value=initial["before"],
+        key=widget_key(KEY, "before"),
+        on_change=stale,
+        placeholder="now",
     )
     latest = c3.checkbox(
         "Only the newest failed run per deployment",
+        value=initial["latest"],
         key=widget_key(KEY, "latest"),
         on_change=stale,
         help="A nightly job that failed three nights needs one rerun, not three.",
@@ -84,6 +98,7 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
     when = c1.radio(
         "Run them",
         list(WHEN),
+        index=list(WHEN).index(initial["when"]),
         format_func=WHEN.get,
         key=widget_key(KEY, "when"),
         on_change=stale,
@@ -91,10 +106,32 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
     )
     at = spread_end = ""
     if when == "at":
-        at = c2.text_input("At", key=widget_key(KEY, "at"), on_change=stale, placeholder="now+1h")
+        query.drop("from", "to")
+        at = c2.text_input(
+            "At",
+            value=query.bind(KEY, "at", "at", "", query.moment(optional=True)),
+            key=widget_key(KEY, "at"),
+            on_change=stale,
+            placeholder="now+1h",
+        )
     elif when == "spread":
-        at = c2.text_input("From", key=widget_key(KEY, "from"), on_change=stale, placeholder="now")
-        spread_end = c3.text_input("To", key=widget_key(KEY, "to"), on_change=stale, placeholder="now+2h")
+        query.drop("at")
+        at = c2.text_input(
+            "From",
+            value=query.bind(KEY, "from", "from", "", query.moment(optional=True)),
+            key=widget_key(KEY, "from"),
+            on_change=stale,
+            placeholder="now",
+        )
+        spread_end = c3.text_input(
+            "To",
+            value=query.bind(KEY, "to", "to", "", query.moment(optional=True)),
+            key=widget_key(KEY, "to"),
+            on_change=stale,
+            placeholder="now+2h",
+        )
+    else:
+        query.drop("at", "from", "to")
     try:
         return retry.RetryRequest(
             states=tuple(states),
@@ -154,6 +191,7 @@ with st.container(border=True):
     preview = st.button(
         "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
     )
+    query.link_to_view()
 
 if preview and request is not None:
     stale()

@@ -14,6 +14,7 @@ from runops.features import stuck
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
+from ui import query
 from ui.badges import badges, dense_height
 from ui.context import refusal
 from ui.filters import run_filters
@@ -73,10 +74,15 @@ def findings_frame(findings: stuck.Findings, plan: Plan, settings: Settings) -> 
 
 def request_form(options) -> stuck.StuckRequest | None:  # type: ignore[no-untyped-def]
     deployments, flows, pools, tags = astuple(run_filters(KEY, options, stale))
+    initial = {
+        "k": query.bind(KEY, "k", "k", 3.0, query.number(minimum=0.1, maximum=1000)),
+        "older": query.bind(KEY, "older", "older", "2h", query.duration()),
+        "cancelling": query.bind(KEY, "cancelling", "cancelling", "10m", query.duration()),
+    }
     c1, c2, c3 = st.columns(3)
     k = c1.number_input(
         "k × the usual duration",
-        value=3.0,
+        value=float(initial["k"]),
         step=0.5,
         key=widget_key(KEY, "k"),
         on_change=stale,
@@ -84,13 +90,16 @@ def request_form(options) -> stuck.StuckRequest | None:  # type: ignore[no-untyp
     )
     older = c2.text_input(
         "Too little history: older than",
-        value="2h",
+        value=initial["older"],
         key=widget_key(KEY, "older"),
         on_change=stale,
         help=f"For deployments with fewer than {stuck.MIN_HISTORY} completed runs.",
     )
     cancelling = c3.text_input(
-        "Cancelling for more than", value="10m", key=widget_key(KEY, "cancelling"), on_change=stale
+        "Cancelling for more than",
+        value=initial["cancelling"],
+        key=widget_key(KEY, "cancelling"),
+        on_change=stale,
     )
     try:
         return stuck.StuckRequest(
@@ -125,6 +134,7 @@ with st.container(border=True):
     look = st.button(
         "Find stuck runs", icon=":material/search:", key=widget_key(KEY, "find"), disabled=request is None
     )
+    query.link_to_view()
 
 if look and request is not None:
     stale()
