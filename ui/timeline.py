@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import pandas as pd
@@ -33,6 +34,27 @@ def load(settings: Settings, request: HistoryRequest, start: datetime | None) ->
 
 def _when(value: object) -> str:
     return local_time(value.to_pydatetime(), with_zone=False) if pd.notna(value) else "—"  # type: ignore[attr-defined]
+
+
+def chart_key(request: HistoryRequest) -> str:
+    """The chart's widget key, one per set of filters. Streamlit keeps a keyed chart's selection
+    when the chart's data changes but does not redraw the brush (seen in Chromium): with one key
+    for every filter, a brush dragged before a filter change went on choosing runs of the new
+    timeline under no visible brush. Within one set of filters the key stays: a button clicked as
+    the cache refreshes still carries what the brush covers (the same window and rows), though the
+    redrawn chart no longer shows the brush; the table of chosen runs below it does.
+    """
+    shown = (
+        request.deployments,
+        request.flows,
+        request.tags,
+        request.work_pools,
+        request.window,
+        request.ended_after,
+        request.ended_before,
+        request.zone,
+    )
+    return f"{KEY}.chart.{hashlib.sha256(repr(shown).encode()).hexdigest()[:12]}"
 
 
 def chosen_table(chosen: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +94,7 @@ def show_timeline(settings: Settings, request: HistoryRequest, start: datetime |
         charts.timeline_chart(line),
         on_select="rerun",
         selection_mode=charts.TIMELINE_BRUSH,
-        key=KEY,
+        key=chart_key(request),
         width="stretch",
     )
     brush = event.selection.get(charts.TIMELINE_BRUSH) if event else None

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from prefect.states import Completed, Failed
 
+from runops.features.history.charts import TIMELINE_ROW
 from tests.e2e.conftest import shot
 from tests.factories import Prefect, finished_runs, unique
 
 SLOW = 60_000
 
 
-# Not reliable yet: the drag reaches the chart (Streamlit reruns) but the brush chose no runs in
-# the one run that got that far; the browser's payload shape is still to be looked at.
-@pytest.mark.skip(reason="brush drag not yet reliable in headless Chromium (see the comment)")
+def settled(page: Page) -> None:
+    """Streamlit has finished the rerun: nothing running, no stale element left on the page."""
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=SLOW)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=SLOW)
+
+
 def test_brush_on_the_timeline_carries_runs_to_retry(prefect: Prefect, page, dashboard_url: str) -> None:
     tag = unique("e2e-timeline")
     deployment = prefect.deployment(name=unique("e2e-timeline"))
@@ -39,12 +42,18 @@ def test_brush_on_the_timeline_carries_runs_to_retry(prefect: Prefect, page, das
         "5", timeout=SLOW
     )
 
+    # The metric is drawn early in the rerun the tag started: below it the charts of the run
+    # before (every deployment, the timeline two rows high) are still up, greyed as stale, and a
+    # drag measured on those lands beside the new, one-row timeline (why this test used to fail).
+    settled(page)
     timeline = page.locator('[data-testid="stVegaLiteChart"]').nth(4)
     expect(timeline.locator("svg.marks")).to_contain_text("Timeline", timeout=SLOW)
     timeline.scroll_into_view_if_needed()
+    settled(page)
     # the root group's background is the plot area: drag over all of it (every run of the tag)
     area = timeline.locator("svg.marks path.background").first.bounding_box()
     assert area is not None
+    assert round(area["height"]) == TIMELINE_ROW, area  # the tag's one row, not the stale chart
     page.mouse.move(area["x"] + 3, area["y"] + 3)
     page.mouse.down()
     page.mouse.move(area["x"] + area["width"] - 3, area["y"] + area["height"] - 3, steps=12)
@@ -53,6 +62,7 @@ def test_brush_on_the_timeline_carries_runs_to_retry(prefect: Prefect, page, das
     retry = page.get_by_role("button", name="Retry these (3)")
     expect(retry).to_be_enabled(timeout=SLOW)
     expect(page.get_by_role("button", name="Cancel these (0)")).to_be_disabled()
+    expect(page.get_by_text("5 runs chosen")).to_be_visible()  # the brush chose every run of the tag
     shot(page, "history_timeline")
     retry.click()
 

@@ -13,10 +13,12 @@ from datetime import timedelta
 from prefect.states import Completed, Crashed, Failed, Late, Running, Scheduled
 from streamlit.testing.v1 import AppTest
 
+from runops.features.history import HistoryRequest
 from tests.apptest import open_app
 from tests.factories import Prefect, ago, finished_runs, later
 from tests.pages.test_history import by_label, open_history
 from ui.carry import Carried
+from ui.timeline import chart_key
 
 WHERE = "on History's timeline"
 
@@ -49,6 +51,18 @@ def test_history_shows_a_timeline_with_its_buttons(prefect: Prefect) -> None:
     # nothing brushed yet: every action offered, none possible
     for label in ("Retry these (0)", "Cancel these (0)", "Reschedule these (0)"):
         assert by_label(at.button, label).disabled
+
+
+def test_a_brush_is_kept_per_set_of_filters() -> None:
+    """Streamlit keeps a keyed chart's selection over a data change without drawing it: a brush
+    must not go on choosing runs of another filter's timeline, so each has a key of its own."""
+    request = HistoryRequest(tags=("nightly",), window=timedelta(days=7))
+    assert chart_key(request) == chart_key(HistoryRequest(tags=("nightly",), window=timedelta(days=7)))
+    assert chart_key(request) == chart_key(
+        HistoryRequest(tags=("nightly",), window=timedelta(days=7), limit=9)
+    )
+    assert chart_key(request) != chart_key(HistoryRequest(tags=("prod",), window=timedelta(days=7)))
+    assert chart_key(request) != chart_key(HistoryRequest(tags=("nightly",), window=timedelta(days=1)))
 
 
 def test_carried_runs_are_exactly_what_retry_previews(prefect: Prefect, tmp_home) -> None:

@@ -294,6 +294,7 @@ def history_charts(result: History) -> list[alt.TopLevelMixin]:
 
 
 TIMELINE_BRUSH = "timeline_brush"  # the interval selection's name: the page reads it from the event
+TIMELINE_ROW = 30  # px per deployment row
 
 
 def timeline_chart(timeline: Timeline) -> alt.LayerChart:
@@ -330,7 +331,14 @@ def timeline_chart(timeline: Timeline) -> alt.LayerChart:
         alt.Tooltip("finish:T", title="Ended (or now)", format=TIME_FORMAT),
         alt.Tooltip("duration_text:N", title="Duration"),
     ]
-    brush = alt.selection_interval(name=TIMELINE_BRUSH, encodings=["x", "y"])
+    # In Chromium the brush's event is {"begin": [from, to] (epoch ms), "deployment": [every row
+    # it overlaps, even in part]}: chosen_runs maps that back to runs. Drawn in Prefect's blue, so
+    # a brush over the whole plot reads as chosen, not as a grey background.
+    brush = alt.selection_interval(
+        name=TIMELINE_BRUSH,
+        encodings=["x", "y"],
+        mark=alt.BrushConfig(fill="#1860F2", fillOpacity=0.08, stroke="#1860F2", strokeOpacity=0.6),
+    )
     base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
     bars = (
         base.transform_filter(alt.datum.kind == BAR)
@@ -348,5 +356,5 @@ def timeline_chart(timeline: Timeline) -> alt.LayerChart:
         .encode(x=alt.X("begin:T"), tooltip=[alt.Tooltip("begin:T", title="Now", format=TIME_FORMAT)])
     )
     return alt.layer(bars, due, ended, now, title="Timeline (drag over runs to act on them)").properties(
-        height=alt.Step(30)
+        height=alt.Step(TIMELINE_ROW)
     )

@@ -19,8 +19,9 @@ def load(prefect: Prefect, request: HistoryRequest, **kwargs) -> timeline.Timeli
     return call(prefect.settings, timeline.load_timeline, request, prefect.settings.run_url, **kwargs)
 
 
-def ms(value: datetime) -> float:
-    return value.timestamp() * 1000
+def ms(value: datetime) -> int:
+    """A brush edge as Chromium sends it: whole epoch milliseconds."""
+    return int(value.timestamp() * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,9 @@ def test_a_brush_chooses_exactly_the_runs_it_covers(prefect: Prefect, seeded) ->
     result = load(prefect, HistoryRequest(deployments=names, window=timedelta(days=1)))
     frame = result.runs
 
-    # 9 h ago to 3 h ago over both rows: failed, crashed, cancelled and the other deployment's failure
+    # 9 h ago to 3 h ago over both rows: failed, crashed, cancelled and the other deployment's failure;
+    # the payload's shape as a drag in Chromium sends it (the time field's name, then every row the
+    # brush overlaps, even in part, by name)
     brush = {"begin": [ms(NOW - timedelta(hours=9)), ms(NOW - timedelta(hours=3))], "deployment": list(names)}
     chosen = timeline.chosen_runs(frame, brush)
     assert set(chosen["run_id"]) == {ids["failed"], ids["crashed"], ids["cancelled"], ids["other-failed"]}
@@ -149,7 +152,10 @@ def test_timeline_chart_draws_rows_marks_and_a_brush() -> None:
     spec = charts.timeline_chart(data).to_dict()
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "point", "point", "rule"]
     assert spec["params"][0]["name"] == charts.TIMELINE_BRUSH
-    assert spec["params"][0]["select"] == {"type": "interval", "encodings": ["x", "y"]}
+    select = spec["params"][0]["select"]
+    assert (select["type"], select["encodings"]) == ("interval", ["x", "y"])
+    assert select["mark"]["fill"] == "#1860F2"  # a brush over the whole plot reads as chosen
+    assert spec["params"][0]["views"] == [spec["layer"][0]["name"]]  # on the bars only, declared once
     colors = spec["layer"][0]["encoding"]["color"]["scale"]
     assert dict(zip(colors["domain"], colors["range"], strict=True)) == {
         "Failed": "#FB4E4E",
