@@ -8,7 +8,7 @@ import streamlit as st
 from runops.store.jobs import RUNNING, Job
 from runops.timefmt import format_duration
 from ui import context, query
-from ui.badges import badges, dense_height
+from ui.badges import show_table
 from ui.fmt import local_time
 from ui.guard import page_setup
 from ui.job_view import UNDO_KEY, job_url, show_job, undo_panel
@@ -111,13 +111,7 @@ shown = [
 ]
 st.caption(f"{len(shown):,} of {len(finished):,} jobs not running, newest first")
 table = jobs_frame(shown)
-st.dataframe(
-    badges(table),
-    hide_index=True,
-    width="stretch",
-    column_config=TABLE_CONFIG,
-    height=dense_height(len(table)),
-)
+show_table(table, TABLE_CONFIG)
 st.download_button(
     "Download jobs (CSV)", table.to_csv(index=False), file_name="runops-jobs.csv", mime="text/csv"
 )

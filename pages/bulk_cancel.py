@@ -14,7 +14,7 @@ from runops.features import cancel
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui import query
-from ui.badges import badges, dense_height
+from ui.badges import show_table
 from ui.carry import banner
 from ui.context import refusal, timezone
 from ui.filters import run_filters
@@ -195,13 +195,7 @@ if plan is not None:
     for warning in plan.warnings:
         st.warning(inert(warning), icon=":material/warning:")
     frame = preview_frame(plan, settings)
-    st.dataframe(
-        badges(frame),
-        hide_index=True,
-        column_config=link_config(),
-        width="stretch",
-        height=dense_height(len(frame)),
-    )
+    show_table(frame, link_config())
     if len(plan) > PREVIEW_ROWS:
         st.caption(
             f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "

@@ -13,7 +13,7 @@ from runops.features import late
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui import query
-from ui.badges import badges, dense_height
+from ui.badges import show_table
 from ui.carry import banner
 from ui.context import refusal, timezone
 from ui.fmt import ago, local_time
@@ -260,13 +260,7 @@ if plan is not None:
         # the dialog applies `state.plan`: the preview, with the consent when it was given
         state.plan = late.with_consent(plan) if counts["past"] and consent else plan
         frame = preview_frame(plan, settings, datetime.now(UTC))
-        st.dataframe(
-            badges(frame),
-            hide_index=True,
-            column_config=link_config(),
-            width="stretch",
-            height=dense_height(len(frame)),
-        )
+        show_table(frame, link_config())
         if len(plan) > PREVIEW_ROWS:
             st.caption(
                 f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "

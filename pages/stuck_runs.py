@@ -15,7 +15,7 @@ from runops.prefect_api.client import call
 from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui import query
-from ui.badges import badges, dense_height
+from ui.badges import show_table
 from ui.context import refusal
 from ui.filters import run_filters
 from ui.fmt import local_time
@@ -179,13 +179,7 @@ if findings is not None:
     if any(r.pool is not None and r.pool.live for r in findings.stuck):
         st.info("Some runs' work pool has a live worker: those runs may only be slow. Check before clearing.")
     frame = findings_frame(findings, plan, settings)
-    st.dataframe(
-        badges(frame),
-        hide_index=True,
-        column_config=link_config(),
-        width="stretch",
-        height=dense_height(len(frame)),
-    )
+    show_table(frame, link_config())
     if len(findings.stuck) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(findings.stuck):,} stuck runs.")
     state.plan = plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pandas as pd
+import streamlit as st
 from pandas.io.formats.style import Styler
 
 from runops.colors import OTHER_COLOR, STATE_COLORS
@@ -58,3 +59,14 @@ def dense_height(rows: int, max_rows: int = MAX_ROWS_SHOWN) -> int | str:
     if rows <= 10:
         return "auto"
     return ROW_PX * (min(rows, max_rows) + 1) + 3
+
+
+def show_table(frame: pd.DataFrame, column_config: dict[str, object] | None = None) -> None:
+    """A table of runs or jobs: badges, full width, dense, no index."""
+    st.dataframe(
+        badges(frame),
+        hide_index=True,
+        column_config=column_config,
+        width="stretch",
+        height=dense_height(len(frame)),
+    )

@@ -13,7 +13,7 @@ from runops.settings import Settings
 from runops.store.jobs import DONE, FAILED, RUNNING, Job, JobRun
 from runops.timefmt import format_duration
 from ui import context
-from ui.badges import badges, dense_height
+from ui.badges import show_table
 from ui.fmt import local_time
 from ui.operation import confirm_button, inert, link_config, show_plan
 from ui.state import operation_state
@@ -148,13 +148,7 @@ def show_job(job_id: str, settings: Settings, *, runs_table: bool = True) -> Job
         )
     if runs_table:
         frame = runs_frame(store.jobs.runs(job_id), settings)
-        st.dataframe(
-            badges(frame),
-            hide_index=True,
-            column_config=link_config(),
-            width="stretch",
-            height=dense_height(len(frame)),
-        )
+        show_table(frame, link_config())
     return job
 
 

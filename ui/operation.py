@@ -13,7 +13,7 @@ from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
 from runops.settings import Settings
 from ui import context
-from ui.badges import badges, dense_height
+from ui.badges import badges, show_table
 from ui.fmt import local_time
 from ui.state import operation_state, widget_key
 
@@ -51,13 +51,7 @@ def link_config() -> dict[str, object]:
 def show_plan(plan: Plan, settings: Settings, limit: int = 200) -> None:
     """The preview table: the first `limit` rows, and the exact total said out loud."""
     frame = plan_frame(plan, settings, limit)
-    st.dataframe(
-        badges(frame),
-        hide_index=True,
-        column_config=link_config(),
-        width="stretch",
-        height=dense_height(len(frame)),
-    )
+    show_table(frame, link_config())
     if len(plan) > limit:
         st.caption(
             f"Showing the first {limit:,} of {len(plan):,} planned runs; all {len(plan):,} will be acted on."

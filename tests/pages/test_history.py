@@ -72,7 +72,13 @@ def test_history_page_metrics_charts_table_and_csv(prefect: Prefect) -> None:
     assert metrics["Median lateness"] == "30s"
 
     charts = charts_of(at)
-    assert [marks(spec) for spec, _ in charts] == [["bar"], ["circle", "line"], ["boxplot", "tick"], ["line"]]
+    assert [marks(spec) for spec, _ in charts] == [
+        ["bar"],
+        ["circle", "line"],
+        ["boxplot", "tick"],
+        ["line"],
+        ["bar", "point", "point", "rule"],  # the timeline: runs, due runs, runs that never started, now
+    ]
     bars, frames = charts[0]
     assert bars["encoding"]["color"]["scale"]["range"][:2] == ["#2AC769", "#FB4E4E"]
     assert int(frames[0]["runs"].sum()) == 5
