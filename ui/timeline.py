@@ -13,6 +13,7 @@ from runops.features.history import HistoryRequest, charts, timeline
 from runops.prefect_api.client import call
 from runops.settings import Settings
 from ui import carry
+from ui.badges import show_table
 from ui.fmt import local_time
 
 CACHE_SECONDS = 30
@@ -112,11 +113,7 @@ def show_timeline(settings: Settings, request: HistoryRequest, start: datetime |
         if column.button(f"{label} ({len(ids)})", key=f"{KEY}.{page}", disabled=not ids, width="stretch"):
             carry.go(page, ids, WHERE)
     if not chosen.empty:
-        st.dataframe(
+        show_table(
             chosen_table(chosen),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "Link": st.column_config.LinkColumn("Prefect UI", display_text="Open ↗", width="small")
-            },
+            {"Link": st.column_config.LinkColumn("Prefect UI", display_text="Open ↗", width="small")},
         )
