@@ -42,6 +42,10 @@ def transition_id(plan: Plan, run_id: UUID) -> UUID:
     return uuid.uuid5(run_id, f"runops-undo:{plan.uid}")
 
 
+def state_name(run: FlowRun) -> str:
+    return run.state.name if run.state else "no state"
+
+
 class UndoHandler:
     """Puts one run back, only if it is still as the preview saw it (else skipped, with why)."""
 
@@ -89,14 +93,21 @@ class UndoHandler:
             and abs(when - item.new_time) <= TIME_SLACK
         )
 
-    async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+    async def reread(self, client: PrefectClient, item: PlannedRun) -> FlowRun | RunResult:
+        """The run as it is now, or its result if it is gone or already as this undo leaves it."""
         try:
             run = await client.read_flow_run(item.run_id)
         except ObjectNotFound:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        name = run.state.name if run.state else "no state"
         if self.ours(item, run):
-            return result_for(item, DONE, name, "confirmed on re-read")
+            return result_for(item, DONE, state_name(run), "confirmed on re-read")
+        return run
+
+    async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
+        run = await self.reread(client, item)
+        if isinstance(run, RunResult):
+            return run
+        name = state_name(run)
         history = await client.read_flow_run_states(run.id) if item.action != MOVE_BACK else None
         why = as_left(item.action, self.expected(item), run, history, self.since)
         if why:
@@ -136,13 +147,10 @@ class UndoHandler:
 
     async def missed(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         """The conditional call matched nothing: the run changed between the re-read and the call."""
-        try:
-            run = await client.read_flow_run(item.run_id)
-        except ObjectNotFound:
-            return result_for(item, SKIPPED, None, "deleted meanwhile")
-        name = run.state.name if run.state else "no state"
-        if self.ours(item, run):
-            return result_for(item, DONE, name, "confirmed on re-read")
+        run = await self.reread(client, item)
+        if isinstance(run, RunResult):
+            return run
+        name = state_name(run)
         return result_for(item, SKIPPED, name, f"changed just before the undo: now {name}")
 
 
