@@ -10,7 +10,7 @@ NARROW_PX = 1024  # below this the sidebar starts collapsed (Streamlit itself on
 _CSS = """
 <style>
 /* the title sits near the top, as in Prefect's UI, not under a tall empty band */
-.block-container { padding-top: 2.5rem; }
+.block-container, [data-testid="stMainBlockContainer"] { padding-top: 3rem; }
 /* long metric labels and values wrap instead of ending in an ellipsis */
 [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div { white-space: normal; overflow: visible; }
 [data-testid="stMetricValue"] div { white-space: normal; overflow: visible; text-overflow: clip; }
