@@ -7,7 +7,6 @@ changed only if still as the plan found it, so no run is changed twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -17,6 +16,7 @@ from prefect.client.orchestration import PrefectClient
 from runops.access import ensure_may_apply, ensure_reason
 from runops.engine.apply import ApplyOptions, Progress
 from runops.engine.execute import JobRef, StopSignal, record_job
+from runops.engine.kind import JobKind
 from runops.engine.plan import DONE, NOT_ATTEMPTED, SKIPPED, Plan, Report, RunResult, only, result_for
 from runops.errors import BadInput
 from runops.features import cancel, late, retry, stuck, undo
@@ -24,27 +24,12 @@ from runops.store import Store
 from runops.store.jobs import FAILED as JOB_FAILED
 from runops.store.jobs import INTERRUPTED, Job
 
-Apply = Callable[..., Awaitable[Report]]
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What runops does for one kind of job (named by its plan's action)."""
-
-    check: Callable[[Plan], None]
-    apply: Apply
-
-
-KINDS: dict[str, Kind] = {
-    late.ACTION: Kind(late.check_plan, late.apply_reschedule),
-    cancel.PLAN_ACTION: Kind(cancel.check_plan, cancel.apply_cancel),
-    retry.PLAN_ACTION: Kind(retry.check_plan, retry.apply_retry),
-    stuck.PLAN_ACTION: Kind(stuck.check_plan, stuck.apply_stuck),
-    undo.ACTION: Kind(undo.check_plan, undo.apply_undo),
+KINDS: dict[str, JobKind] = {
+    kind.action: kind for kind in (late.RESCHEDULE, cancel.CANCEL, retry.RETRY_KIND, stuck.STUCK, undo.UNDO)
 }
 
 
-def kind_of(plan: Plan) -> Kind:
+def kind_of(plan: Plan) -> JobKind:
     try:
         return KINDS[plan.action]
     except KeyError:
@@ -121,7 +106,7 @@ class Resumption:
 
     ref: JobRef
     todo: Plan
-    kind: Kind
+    kind: JobKind
     reason: str
     maybe_sent: frozenset[Any]
 
@@ -197,7 +182,7 @@ def give_up(store: Store, job: JobRef, error: BaseException) -> None:
 
 __all__ = [
     "KINDS",
-    "Kind",
+    "JobKind",
     "ResumePlan",
     "Resumption",
     "apply_recorded",

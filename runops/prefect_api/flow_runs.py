@@ -99,12 +99,16 @@ def cancelled_bare(answers: dict[UUID, StateAnswer]) -> list[UUID]:
 
 
 async def sign_cancelled(
-    client: PrefectClient, run_ids: list[UUID], message: str, transition_id: UUID | None = None
+    client: PrefectClient,
+    answers: dict[UUID, StateAnswer],
+    message: str,
+    transition_id: UUID | None = None,
 ) -> None:
-    """Put `message` on runs the server cancelled without it (see `cancelled_bare`): `Cancelled`
-    once more, with the message, to those still Cancelled (a Cancelled → Cancelled proposal the
-    core policy accepts), in one request. Best effort: the runs are cancelled either way, so an
-    error here leaves them without the message rather than failing them."""
+    """Put `message` on the runs of `answers` the server cancelled without it (`cancelled_bare`):
+    `Cancelled` once more, with the message, to those still Cancelled (a Cancelled → Cancelled
+    proposal the core policy accepts), in one request. Best effort: the runs are cancelled either
+    way, so an error here leaves them without the message rather than failing them."""
+    run_ids = cancelled_bare(answers)
     if not run_ids:
         return
     where = FlowRunFilter(

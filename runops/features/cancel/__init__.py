@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runops.features.cancel.apply import apply_cancel, cancel_batches
+from runops.features.cancel.apply import CANCEL, apply_cancel, cancel_batches
 from runops.features.cancel.plan import action_for, check_plan, plan_cancel
 from runops.features.cancel.request import (
     CANCELLABLE_STATES,
@@ -19,6 +19,7 @@ from runops.features.cancel.request import (
 )
 
 __all__ = [
+    "CANCEL",
     "CANCELLABLE_STATES",
     "DEFAULT_STATES",
     "FORCE_WARNING",

@@ -33,22 +33,22 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling, State
 
-from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
-from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.apply import Batching, batch_size
+from runops.engine.kind import JobKind
 from runops.engine.messages import UNSIGNED, Signed
-from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import (
     read_by_id,
 )
 from runops.features.cancel.plan import check_plan
 from runops.features.cancel.request import (
+    PLAN_ACTION,
     TERMINAL_TYPES,
     CancelAction,
 )
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
 from runops.prefect_api.flow_runs import StateAnswer
-from runops.store import Store
 
 
 def transition_id(plan: Plan, run_id: UUID, kind: str = "") -> UUID:
@@ -142,9 +142,8 @@ class CancelBatch:
         force = batch_key(batch[0]) == CancelAction.FORCE_CANCEL
         answers = await self.change(client, batch, force)
         if self.signed.reason:  # the why belongs on the run, at one more request per batch
-            bare = flow_runs.cancelled_bare(answers)
             signature = transition_id(self.plan, batch[0].run_id, "signed")
-            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled"), signature)
+            await flow_runs.sign_cancelled(client, answers, self.signed.message("cancelled"), signature)
         results: dict[UUID, RunResult] = {
             item.run_id: _judge(item, answers[item.run_id]) for item in batch if item.run_id in answers
         }
@@ -211,35 +210,5 @@ def cancel_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] =
     return Batching(CancelBatch(plan, signed, sent), key=batch_key, size=batch_size(len(plan.to_change)))
 
 
-async def apply_cancel(
-    client: PrefectClient,
-    plan: Plan,
-    *,
-    actor: str,
-    store: Store | None,
-    progress: Progress | None = None,
-    options: ApplyOptions | None = None,
-    reason: str = "",
-    stop: StopSignal | None = None,
-    job: JobRef | None = None,
-    sent: Iterable[UUID] = (),
-) -> Report:
-    """Apply a confirmed plan as a job: only its runs (frozen), each re-read first; audited.
-    `sent`: runs an earlier process of this job may have changed (a resume)."""
-    check_plan(plan)
-    # One authenticated read first: an unreachable API or refused credentials stop the job here,
-    # in words, instead of failing each of thousands of runs on its own.
-    first = plan.to_change[0].run_id
-    await client.count_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[first])))
-    return await execute(
-        client,
-        plan,
-        cancel_batches(plan, Signed(actor, reason), sent),
-        actor=actor,
-        store=store,
-        progress=progress,
-        options=options or bounded_options(len(plan.to_change)),
-        reason=reason,
-        stop=stop,
-        job=job,
-    )
+CANCEL = JobKind(PLAN_ACTION, check_plan, cancel_batches, preflight=True)
+apply_cancel = CANCEL.apply

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runops.features.late.apply import apply_reschedule
+from runops.features.late.apply import RESCHEDULE, apply_reschedule
 from runops.features.late.plan import (
     check_plan,
     deployment_names,
@@ -26,6 +26,7 @@ __all__ = [
     "CREATE_ATTEMPTS",
     "PAST_WARNING",
     "RESCHEDULABLE_STATES",
+    "RESCHEDULE",
     "RescheduleRequest",
     "apply_reschedule",
     "check_plan",

@@ -108,6 +108,17 @@ class LateBatches:
         originals, so a retry finds them), delete the originals still in an allowed state (one
         `bulk_delete`), then deal one by one with the few that moved on meanwhile."""
         results: dict[UUID, RunResult] = {}
+        by_deployment = await self.still_late(client, batch, results)
+        made: list[tuple[PlannedRun, UUID]] = []
+        for deployment_id, rows in by_deployment.items():
+            made += await self.create_for(client, deployment_id, rows, results)
+        await self.replace_originals(client, made, results)
+        return [results[item.run_id] for item in batch]
+
+    async def still_late(
+        self, client: PrefectClient, batch: Sequence[PlannedRun], results: dict[UUID, RunResult]
+    ) -> dict[UUID, list[tuple[PlannedRun, FlowRun]]]:
+        """The batch's runs still as planned, by deployment; the others' results go in `results`."""
         now = await read_by_id(client, [item.run_id for item in batch])
         gone = [item for item in batch if item.run_id not in now]
         if gone:
@@ -126,23 +137,35 @@ class LateBatches:
                 by_deployment.setdefault(run.deployment_id, []).append((item, run))
         if moved_on:
             results.update((r.run_id, r) for r in await self.each.drop_strays(client, moved_on))
+        return by_deployment
 
-        made: list[tuple[PlannedRun, UUID]] = []
-        for deployment_id, rows in by_deployment.items():
-            try:
-                created, errors = await self.create_with_retries(client, deployment_id, rows)
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code not in (404, 405):
-                    raise
-                self.bulk_create = False  # an older API: one run at a time, as before
-                for item, run in rows:
-                    results[item.run_id] = await self.each.recreate(client, item, run)
-                continue
-            made += created
-            for item, run, error in errors:
-                results[item.run_id] = await self.recreate_alone(client, item, run, error)
-        # The bulk call answers per run inside one transaction: delete an original only once its
-        # replacement is read back from the server.
+    async def create_for(
+        self,
+        client: PrefectClient,
+        deployment_id: UUID,
+        rows: list[tuple[PlannedRun, FlowRun]],
+        results: dict[UUID, RunResult],
+    ) -> list[tuple[PlannedRun, UUID]]:
+        """One deployment's replacements in one bulk call; rows it kept failing are recreated on
+        their own (their results go in `results`). Returns the replacements the bulk call made."""
+        try:
+            created, errors = await self.create_with_retries(client, deployment_id, rows)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in (404, 405):
+                raise
+            self.bulk_create = False  # an older API: one run at a time, as before
+            for item, run in rows:
+                results[item.run_id] = await self.each.recreate(client, item, run)
+            return []
+        for item, run, error in errors:
+            results[item.run_id] = await self.recreate_alone(client, item, run, error)
+        return created
+
+    async def replace_originals(
+        self, client: PrefectClient, made: list[tuple[PlannedRun, UUID]], results: dict[UUID, RunResult]
+    ) -> None:
+        """Delete each original whose replacement is read back from the server (the bulk call
+        answers per run inside one transaction), only while it is still in an allowed state."""
         stored = await read_by_id(client, [replacement_id for _, replacement_id in made])
         for item, replacement_id in made:
             if replacement_id not in stored:
@@ -153,18 +176,16 @@ class LateBatches:
         await self.each.retime(client, [(item, stored[r]) for item, r in made])
         deleted = await bulk_delete(client, [item.run_id for item, _ in made], self.each.allowed)
         for item, replacement_id in made:
-            results[item.run_id] = (
-                result_for(
+            if item.run_id in deleted:
+                results[item.run_id] = result_for(
                     item,
                     DONE,
                     "Scheduled",
                     f"replaced by run {replacement_id}",
                     replacement_id=replacement_id,
                 )
-                if item.run_id in deleted
-                else await self.each.keep_original(client, item, replacement_id)
-            )
-        return [results[item.run_id] for item in batch]
+            else:
+                results[item.run_id] = await self.each.keep_original(client, item, replacement_id)
 
     async def recreate_alone(
         self, client: PrefectClient, item: PlannedRun, run: FlowRun, error: str

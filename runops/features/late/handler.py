@@ -99,8 +99,7 @@ class LateRunHandler:
         """A late run has nothing to stop: the server cancels it with a bare Cancelled, which loses
         the message; with a reason to show, runops puts it back (one more request)."""
         if self.signed.reason:
-            bare = flow_runs.cancelled_bare(answers)
-            await flow_runs.sign_cancelled(client, bare, self.signed.message("cancelled", "late backlog"))
+            await flow_runs.sign_cancelled(client, answers, self.signed.message("cancelled", "late backlog"))
 
     async def __call__(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         if item.action == LateAction.RESCHEDULE:

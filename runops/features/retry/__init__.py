@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runops.features.retry.apply import (
     RETRIED_TYPES,
+    RETRY_KIND,
     RetryBatch,
     apply_retry,
     batch_key,
@@ -41,6 +42,7 @@ __all__ = [
     "RETRIED_TYPES",
     "RETRY",
     "RETRYABLE",
+    "RETRY_KIND",
     "RetryBatch",
     "RetryRequest",
     "apply_retry",

@@ -20,17 +20,16 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
-from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size, bounded_options
-from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.apply import Batching, batch_size
+from runops.engine.kind import JobKind
 from runops.engine.messages import UNSIGNED, Signed, state_message
-from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
-from runops.features.retry.plan import RETRY
+from runops.features.retry.plan import PLAN_ACTION, RETRY
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
 from runops.prefect_api.flow_runs import StateAnswer
-from runops.store import Store
 
 # after a retry the worker may already have taken the run on: these are "ours" on a re-read
 RETRIED_TYPES = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING})
@@ -170,31 +169,5 @@ def check_plan(plan: Plan) -> None:
         raise BadInput("Nothing to retry: every planned run is skipped.")
 
 
-async def apply_retry(
-    client: PrefectClient,
-    plan: Plan,
-    *,
-    actor: str,
-    store: Store | None,
-    progress: Progress | None = None,
-    options: ApplyOptions | None = None,
-    reason: str = "",
-    stop: StopSignal | None = None,
-    job: JobRef | None = None,
-    sent: Iterable[UUID] = (),
-) -> Report:
-    """Apply a confirmed plan as a job: only its runs (frozen), each changed only if still as the
-    preview saw it; audited. `sent`: runs an earlier process of this job may have changed."""
-    check_plan(plan)
-    return await execute(
-        client,
-        plan,
-        retry_batches(plan, Signed(actor, reason), sent),
-        actor=actor,
-        store=store,
-        progress=progress,
-        options=options or bounded_options(len(plan.to_change)),
-        reason=reason,
-        stop=stop,
-        job=job,
-    )
+RETRY_KIND = JobKind(PLAN_ACTION, check_plan, retry_batches)
+apply_retry = RETRY_KIND.apply

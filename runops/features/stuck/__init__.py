@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runops.features.stuck.apply import (
     MARKED,
+    STUCK,
     TARGET,
     StuckBatch,
     apply_stuck,
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_RUNS",
     "MIN_HISTORY",
     "PLAN_ACTION",
+    "STUCK",
     "STUCK_STATES",
     "TARGET",
     "Findings",

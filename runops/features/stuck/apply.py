@@ -22,18 +22,17 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Cancelled, Crashed, State
 
-from runops.engine.apply import ApplyOptions, Batching, Progress, batch_size
-from runops.engine.execute import JobRef, StopSignal, execute
+from runops.engine.apply import Batching, batch_size
+from runops.engine.kind import JobKind
 from runops.engine.messages import UNSIGNED, Signed
-from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
 from runops.features.retry.apply import RETRIED_TYPES, propose_retry
-from runops.features.stuck.plan import MARK_CANCELLED, MARK_CRASHED
+from runops.features.stuck.plan import MARK_CANCELLED, MARK_CRASHED, PLAN_ACTION
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
 from runops.prefect_api.flow_runs import StateAnswer
-from runops.store import Store
 
 TARGET = {MARK_CRASHED: StateType.CRASHED, MARK_CANCELLED: StateType.CANCELLED}
 MARKED = "marked"  # a run this plan has marked already: only the retry (if asked) is left
@@ -191,33 +190,9 @@ def check_plan(plan: Plan) -> None:
         raise BadInput("Nothing to clear: no stuck run is chosen.")
 
 
-async def apply_stuck(
-    client: PrefectClient,
-    plan: Plan,
-    *,
-    actor: str,
-    store: Store | None,
-    progress: Progress | None = None,
-    options: ApplyOptions | None = None,
-    reason: str = "",
-    stop: StopSignal | None = None,
-    job: JobRef | None = None,
-    sent: Iterable[UUID] = (),
-) -> Report:
-    """Apply a confirmed plan as a job: only its runs, each only if still in the state it was
-    found stuck in; audited. `sent`: runs an earlier process of this job may have changed."""
-    check_plan(plan)
-    handler = StuckBatch(plan, Signed(actor, reason), sent)
-    batching = Batching(handler, key=batch_key, size=batch_size(len(plan.to_change)))
-    return await execute(
-        client,
-        plan,
-        batching,
-        actor=actor,
-        store=store,
-        progress=progress,
-        options=options or ApplyOptions(time_limit_s=max(600.0, 2.0 * len(plan.to_change))),
-        reason=reason,
-        stop=stop,
-        job=job,
-    )
+def stuck_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> Batching:
+    return Batching(StuckBatch(plan, signed, sent), key=batch_key, size=batch_size(len(plan.to_change)))
+
+
+STUCK = JobKind(PLAN_ACTION, check_plan, stuck_batches)
+apply_stuck = STUCK.apply

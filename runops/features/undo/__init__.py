@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runops.features.undo.apply import UndoHandler, apply_undo, check_plan, transition_id
+from runops.features.undo.apply import UNDO, UndoHandler, apply_undo, check_plan, transition_id
 from runops.features.undo.plan import PAST_NOTE, as_left, plan_undo, started_runs, summary, undo_action
 from runops.features.undo.request import (
     ACTION,
@@ -21,6 +21,7 @@ __all__ = [
     "NOT_UNDOABLE_STARTED",
     "PAST_NOTE",
     "UNCANCEL",
+    "UNDO",
     "UNDOABLE",
     "UNRETRY",
     "UndoHandler",

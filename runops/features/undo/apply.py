@@ -21,18 +21,16 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
-from runops.engine.apply import ApplyOptions, Progress, bounded_options
-from runops.engine.execute import JobRef, StopSignal, execute
-from runops.engine.messages import state_message
-from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, Report, RunResult, result_for
+from runops.engine.kind import JobKind
+from runops.engine.messages import UNSIGNED, Signed
+from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.errors import BadInput
 from runops.features.late.plan import scheduled_time
 from runops.features.undo.plan import CANCELLED_TYPES, as_left
-from runops.features.undo.request import MOVE_BACK, TIME_SLACK, UNCANCEL, UNRETRY
+from runops.features.undo.request import ACTION, MOVE_BACK, TIME_SLACK, UNCANCEL, UNRETRY
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
 from runops.prefect_api.flow_runs import StateAnswer
-from runops.store import Store
 
 VERBS = {MOVE_BACK: "moved back", UNCANCEL: "un-cancelled", UNRETRY: "put back"}
 
@@ -49,12 +47,12 @@ def state_name(run: FlowRun) -> str:
 class UndoHandler:
     """Puts one run back, only if it is still as the preview saw it (else skipped, with why)."""
 
-    def __init__(self, plan: Plan, actor: str = "", reason: str = "", sent: Iterable[UUID] = ()) -> None:
+    def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
         self.since = datetime.fromisoformat(str(plan.options.get("since")))
         self.restore: dict[str, list[str]] = plan.options.get("restore") or {}
         self.detail = f"undo of job {plan.options.get('undo_of', '?')}"
-        self.actor, self.reason = actor, reason
+        self.signed = signed
         # runs a request of this undo may have changed without an answer (`sent_once`, or a
         # process of this job that died before writing their answers)
         self.sent: set[UUID] = set(sent)
@@ -67,7 +65,7 @@ class UndoHandler:
         return Scheduled(scheduled_time=item.new_time, message=self.message(VERBS[item.action]))
 
     def message(self, verb: str) -> str:
-        return state_message(verb, self.actor, self.reason, detail=self.detail)
+        return self.signed.message(verb, self.detail)
 
     def expected(self, item: PlannedRun) -> PlannedRun:
         """The run as the preview saw it, in the terms `as_left` reads a job's record in."""
@@ -159,31 +157,5 @@ def check_plan(plan: Plan) -> None:
         raise BadInput("Nothing to undo: no run is still as the job left it.")
 
 
-async def apply_undo(
-    client: PrefectClient,
-    plan: Plan,
-    *,
-    actor: str,
-    store: Store | None,
-    progress: Progress | None = None,
-    options: ApplyOptions | None = None,
-    reason: str = "",
-    stop: StopSignal | None = None,
-    job: JobRef | None = None,
-    sent: Iterable[UUID] = (),
-) -> Report:
-    """Apply a confirmed undo plan as a job (recorded first, journaled, audited). `sent`: runs an
-    earlier process of this undo may have changed (a resume): found as it leaves them, done."""
-    check_plan(plan)
-    return await execute(
-        client,
-        plan,
-        UndoHandler(plan, actor, reason, sent),
-        actor=actor,
-        store=store,
-        progress=progress,
-        options=options or bounded_options(len(plan.to_change)),
-        reason=reason,
-        stop=stop,
-        job=job,
-    )
+UNDO = JobKind(ACTION, check_plan, UndoHandler)
+apply_undo = UNDO.apply

@@ -6,9 +6,11 @@ import asyncio
 from uuid import uuid4
 
 import httpx
+import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
+from runops.engine import concurrency
 from runops.engine.apply import ApplyOptions, Batching, BatchQueue, apply_plan, batch_size
 from runops.engine.plan import (
     DONE,
@@ -166,14 +168,24 @@ def test_batches_group_by_key_in_plan_order_and_answer_per_run(prefect: Prefect)
     assert [d for d, _ in seen] == list(range(1, 12))  # progress still moves once per run
 
 
-def test_each_job_climbs_from_4_on_its_own_in_full_batches(prefect: Prefect) -> None:
+def test_each_job_climbs_from_4_on_its_own_in_full_batches(
+    prefect: Prefect, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a server whose answers take the same time at any concurrency and batch size: more in
-    # flight is faster, so the job climbs by one a window (>= 2 s) from 4 to the maximum, 8
+    # flight is faster, so the job climbs by one a window (>= 2 s) from 4 to the maximum, 8.
+    # Time is virtual (0.5 s per answer, shared by the requests in flight together), so the
+    # climb does not depend on how loaded the machine is.
     sizes: list[int] = []
+    virtual = {"now": 0.0, "in_flight": 0}
+    monkeypatch.setattr(concurrency, "clock", lambda: virtual["now"])
 
     async def steady(client: PrefectClient, batch) -> list[RunResult]:
         sizes.append(len(batch))
-        await asyncio.sleep(0.5)
+        virtual["in_flight"] += 1
+        await asyncio.sleep(0.01)
+        together = virtual["in_flight"]  # this request and those answered alongside it
+        virtual["in_flight"] -= 1
+        virtual["now"] += 0.5 / together
         return [result_for(i, DONE, "Cancelling") for i in batch]
 
     def job(action: str, n: int, **options) -> Report:

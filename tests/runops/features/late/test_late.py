@@ -671,8 +671,9 @@ def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
     stored = prefect.runs_of(deployment)
     originals = {r.id for r in runs}
     assert len(stored) == 24  # one run per original: none lost, none twice
+    failed = {str(r.run_id): r.reason for r in report.results if r.outcome == FAILED}
     if lost:  # the delete went through: the copy is the run now
-        assert report.totals == {"done": 24, "skipped": 0, "failed": 0, "not_attempted": 0}
+        assert report.totals == {"done": 24, "skipped": 0, "failed": 0, "not_attempted": 0}, failed
         assert result.reason.startswith("replaced by run ")
         assert not originals & {r.id for r in stored}
     else:  # the original is kept as it was, and the copy made for it is gone again
