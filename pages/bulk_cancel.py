@@ -16,17 +16,17 @@ from runops.settings import Settings
 from ui import query
 from ui.badges import show_table
 from ui.carry import banner
-from ui.context import refusal, timezone
+from ui.context import timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
-from ui.job_view import show_job
+from ui.job_view import show_current_job
 from ui.operation import (
-    confirm_button,
-    current_job,
-    forget_job,
+    confirm_step,
     inert,
     link_config,
+    make_preview,
+    preview_button,
     start_if_confirmed,
 )
 from ui.state import operation_state, widget_key
@@ -143,6 +143,8 @@ with st.container(border=True):
         c2.warning(cancel.FORCE_WARNING, icon=":material/warning:")
 
     request: cancel.CancelRequest | None = None
+    matching: int | None = None
+    described = ""
     try:
         if not states:
             # an empty box is a choice to make, not a silent return to the defaults
@@ -162,24 +164,13 @@ with st.container(border=True):
             selection = cancel.chosen_selection(chosen.run_ids, timezone().key)
         request = cancel.CancelRequest(selection, include_subflows=include_subflows, force_stuck=force)
         matching = call(settings, cancel.count_matching, selection)
-        st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")
-        st.caption(inert(cancel.with_default_states(selection).describe()))
+        described = cancel.with_default_states(selection).describe()
     except RunopsError as exc:
-        matching = 0
         st.error(inert(exc))
-    preview = st.button(
-        "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
-    )
-    query.link_to_view()
+    preview = preview_button(KEY, matching, described)
 
 if preview and request is not None:
-    stale()
-    forget_job(KEY)
-    try:
-        with st.spinner("Reading every matching run…"):
-            operation_state(KEY).preview = call(settings, cancel.plan_cancel, request)
-    except RunopsError as exc:
-        st.error(inert(exc))
+    make_preview(KEY, settings, cancel.plan_cancel, request)
 
 
 start_if_confirmed(KEY, settings)
@@ -202,18 +193,10 @@ if plan is not None:
             "will be acted on."
         )
     state.plan = plan
-    why_not = refusal()
-    if why_not:
-        st.info(inert(why_not), icon=":material/lock:")
     if not plan.items:  # the runs counted above finished or went away before the preview
         st.info(f"No runs match ({inert(plan.selection)}) any more: nothing to cancel.")
     elif not plan.to_change:
         st.info("Every planned run is skipped: nothing to cancel.")
-    confirm_button(
-        KEY, plan, "Cancel {n} runs…", settings, disabled=bool(why_not), confirm_label="Cancel {n} runs"
-    )
+    confirm_step(KEY, plan, settings, "Cancel {n} runs…", confirm_label="Cancel {n} runs")
 
-job_id = current_job(KEY)
-if job_id:
-    st.subheader("Job")
-    show_job(job_id, settings)
+show_current_job(KEY, settings)

@@ -15,13 +15,12 @@ from runops.settings import Settings
 from ui import query
 from ui.badges import show_table
 from ui.carry import banner
-from ui.context import refusal, timezone
+from ui.context import timezone
 from ui.fmt import ago, local_time
 from ui.guard import page_setup
-from ui.job_view import show_job
+from ui.job_view import show_current_job
 from ui.operation import (
-    confirm_button,
-    current_job,
+    confirm_step,
     forget_job,
     inert,
     link_config,
@@ -266,18 +265,6 @@ if plan is not None:
                 f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all {len(plan):,} "
                 "will be acted on."
             )
-        why_not = refusal()
-        if why_not:
-            st.info(inert(why_not), icon=":material/lock:")
-        confirm_button(
-            KEY,
-            state.plan,
-            "Apply to {n} runs…",
-            settings,
-            disabled=bool(why_not) or not consent,
-        )
+        confirm_step(KEY, state.plan, settings, "Apply to {n} runs…", consent=consent)
 
-job_id = current_job(KEY)
-if job_id:
-    st.subheader("Job")
-    show_job(job_id, settings)
+show_current_job(KEY, settings)

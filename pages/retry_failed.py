@@ -16,12 +16,12 @@ from runops.settings import Settings
 from ui import query
 from ui.badges import show_table
 from ui.carry import Carried, banner
-from ui.context import refusal, timezone
+from ui.context import timezone
 from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
-from ui.job_view import show_job
-from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+from ui.job_view import show_current_job
+from ui.operation import confirm_step, inert, link_config, make_preview, preview_button, start_if_confirmed
 from ui.state import operation_state, widget_key
 
 KEY = "retry"
@@ -53,6 +53,67 @@ def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def ended_window() -> tuple[str, str, bool]:
+    """Ended after / Ended before, and whether only the newest failed run per deployment."""
+    c1, c2, c3 = st.columns(3)
+    ended_after = c1.text_input(
+        "Ended after",
+        value=query.bind(KEY, "after", "after", "now-24h", query.moment(optional=True)),
+        key=widget_key(KEY, "after"),
+        on_change=stale,
+        help="now-6h, 10:00, 2026-11-27 10:00",
+    )
+    ended_before = c2.text_input(
+        "Ended before",
+        value=query.bind(KEY, "before", "before", "", query.moment(optional=True)),
+        key=widget_key(KEY, "before"),
+        on_change=stale,
+        placeholder="now",
+    )
+    latest = c3.checkbox(
+        "Only the newest failed run per deployment",
+        value=query.bind(KEY, "latest", "latest", False, query.flag()),
+        key=widget_key(KEY, "latest"),
+        on_change=stale,
+        help="A nightly job that failed three nights needs one rerun, not three.",
+    )
+    return ended_after, ended_before, latest
+
+
+def moment_input(column, label: str, name: str, placeholder: str) -> str:  # type: ignore[no-untyped-def]
+    return column.text_input(
+        label,
+        value=query.bind(KEY, name, name, "", query.moment(optional=True)),
+        key=widget_key(KEY, name),
+        on_change=stale,
+        placeholder=placeholder,
+    )
+
+
+def when_to_run() -> tuple[str | None, tuple[str, str] | None]:
+    """When the retried runs are due: now (None, None), at a time, or spread over a window."""
+    c1, c2, c3 = st.columns(3)
+    initial = query.bind(KEY, "when", "when", "now", query.one_of(list(WHEN), "way to run them"))
+    when = c1.radio(
+        "Run them",
+        list(WHEN),
+        index=list(WHEN).index(initial),
+        format_func=WHEN.get,
+        key=widget_key(KEY, "when"),
+        on_change=stale,
+        horizontal=True,
+    )
+    if when == "at":
+        query.drop("from", "to")
+        return moment_input(c2, "At", "at", "now+1h"), None
+    if when == "spread":
+        query.drop("at")
+        start = moment_input(c2, "From", "from", "now")
+        return None, (start or "now", moment_input(c3, "To", "to", "now+2h"))
+    query.drop("at", "from", "to")
+    return None, None
+
+
 def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
     """The request the form describes (None, with the reason shown, when it is not valid)."""
     states = st.multiselect(
@@ -66,72 +127,8 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
         help="Cancelled runs only when you choose them: a cancel is usually meant.",
     )
     deployments, flows, pools, tags = astuple(run_filters(KEY, options, stale))
-    initial = {
-        "after": query.bind(KEY, "after", "after", "now-24h", query.moment(optional=True)),
-        "before": query.bind(KEY, "before", "before", "", query.moment(optional=True)),
-        "latest": query.bind(KEY, "latest", "latest", False, query.flag()),
-        "when": query.bind(KEY, "when", "when", "now", query.one_of(list(WHEN), "way to run them")),
-    }
-    c1, c2, c3 = st.columns(3)
-    ended_after = c1.text_input(
-        "Ended after",
-        value=initial["after"],
-        key=widget_key(KEY, "after"),
-        on_change=stale,
-        help="now-6h, 10:00, 2026-11-27 10:00",
-    )
-    ended_before = c2.text_input(
-        "Ended before",
-        value=initial["before"],
-        key=widget_key(KEY, "before"),
-        on_change=stale,
-        placeholder="now",
-    )
-    latest = c3.checkbox(
-        "Only the newest failed run per deployment",
-        value=initial["latest"],
-        key=widget_key(KEY, "latest"),
-        on_change=stale,
-        help="A nightly job that failed three nights needs one rerun, not three.",
-    )
-    c1, c2, c3 = st.columns(3)
-    when = c1.radio(
-        "Run them",
-        list(WHEN),
-        index=list(WHEN).index(initial["when"]),
-        format_func=WHEN.get,
-        key=widget_key(KEY, "when"),
-        on_change=stale,
-        horizontal=True,
-    )
-    at = spread_end = ""
-    if when == "at":
-        query.drop("from", "to")
-        at = c2.text_input(
-            "At",
-            value=query.bind(KEY, "at", "at", "", query.moment(optional=True)),
-            key=widget_key(KEY, "at"),
-            on_change=stale,
-            placeholder="now+1h",
-        )
-    elif when == "spread":
-        query.drop("at")
-        at = c2.text_input(
-            "From",
-            value=query.bind(KEY, "from", "from", "", query.moment(optional=True)),
-            key=widget_key(KEY, "from"),
-            on_change=stale,
-            placeholder="now",
-        )
-        spread_end = c3.text_input(
-            "To",
-            value=query.bind(KEY, "to", "to", "", query.moment(optional=True)),
-            key=widget_key(KEY, "to"),
-            on_change=stale,
-            placeholder="now+2h",
-        )
-    else:
-        query.drop("at", "from", "to")
+    ended_after, ended_before, latest = ended_window()
+    at, spread = when_to_run()
     try:
         return retry.RetryRequest(
             states=tuple(states),
@@ -141,8 +138,8 @@ def form(options) -> retry.RetryRequest | None:  # type: ignore[no-untyped-def]
             tags=tuple(t.strip() for t in tags.split(",")),
             ended_after=ended_after,
             ended_before=ended_before,
-            at=at if when == "at" else None,
-            spread=(at or "now", spread_end) if when == "spread" else None,
+            at=at,
+            spread=spread,
             latest_per_deployment=latest,
             zone=timezone().key,
         )
@@ -180,27 +177,16 @@ with st.container(border=True):
     request = form(options)
     if chosen is not None and request is not None:
         request = chosen_request(request, chosen)
-    matching = 0
+    matching: int | None = None
     if request is not None:
         try:
             matching = call(settings, retry.count_matching, request)
-            st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")
-            st.caption(inert(request.selection().describe()))
         except RunopsError as exc:
             st.error(inert(exc))
-    preview = st.button(
-        "Preview", icon=":material/preview:", key=widget_key(KEY, "preview-button"), disabled=not matching
-    )
-    query.link_to_view()
+    preview = preview_button(KEY, matching, request.selection().describe() if request else "")
 
 if preview and request is not None:
-    stale()
-    forget_job(KEY)
-    try:
-        with st.spinner("Reading every matching run…"):
-            operation_state(KEY).preview = call(settings, retry.plan_retry, request)
-    except RunopsError as exc:
-        st.error(inert(exc))
+    make_preview(KEY, settings, retry.plan_retry, request)
 
 start_if_confirmed(KEY, settings)
 state = operation_state(KEY)
@@ -218,16 +204,8 @@ if plan is not None:
     if len(plan) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(plan):,} planned runs; all will be acted on.")
     state.plan = plan
-    why_not = refusal()
-    if why_not:
-        st.info(inert(why_not), icon=":material/lock:")
     if not plan.to_change:
         st.info("Every matching run is skipped: nothing to retry.")
-    confirm_button(
-        KEY, plan, "Retry {n} runs…", settings, disabled=bool(why_not), confirm_label="Retry {n} runs"
-    )
+    confirm_step(KEY, plan, settings, "Retry {n} runs…", confirm_label="Retry {n} runs")
 
-job_id = current_job(KEY)
-if job_id:
-    st.subheader("Job")
-    show_job(job_id, settings)
+show_current_job(KEY, settings)

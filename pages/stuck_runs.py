@@ -16,12 +16,11 @@ from runops.settings import Settings
 from runops.timefmt import format_duration
 from ui import query
 from ui.badges import show_table
-from ui.context import refusal
 from ui.filters import run_filters
 from ui.fmt import local_time
 from ui.guard import page_setup
-from ui.job_view import show_job
-from ui.operation import confirm_button, current_job, forget_job, inert, link_config, start_if_confirmed
+from ui.job_view import show_current_job
+from ui.operation import confirm_step, inert, link_config, make_preview, start_if_confirmed
 from ui.state import operation_state, widget_key
 
 KEY = "stuck"
@@ -137,13 +136,8 @@ with st.container(border=True):
     query.link_to_view()
 
 if look and request is not None:
-    stale()
-    forget_job(KEY)
-    try:
-        with st.spinner("Reading active runs and their deployments' history…"):
-            operation_state(KEY).found = call(settings, stuck.find_stuck, request)
-    except RunopsError as exc:
-        st.error(inert(exc))
+    spinner = "Reading active runs and their deployments' history…"
+    make_preview(KEY, settings, stuck.find_stuck, request, spinner=spinner, slot="found")
 
 start_if_confirmed(KEY, settings)
 state = operation_state(KEY)
@@ -183,14 +177,6 @@ if findings is not None:
     if len(findings.stuck) > PREVIEW_ROWS:
         st.caption(f"Showing the first {PREVIEW_ROWS:,} of {len(findings.stuck):,} stuck runs.")
     state.plan = plan
-    why_not = refusal()
-    if why_not:
-        st.info(inert(why_not), icon=":material/lock:")
-    confirm_button(
-        KEY, plan, "Clear {n} stuck runs…", settings, disabled=bool(why_not), confirm_label="Clear {n} runs"
-    )
+    confirm_step(KEY, plan, settings, "Clear {n} stuck runs…", confirm_label="Clear {n} runs")
 
-job_id = current_job(KEY)
-if job_id:
-    st.subheader("Job")
-    show_job(job_id, settings)
+show_current_job(KEY, settings)

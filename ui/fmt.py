@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from runops.colors import STATE_COLORS  # Prefect's state colours, defined once
 from runops.timefmt import format_duration
 from ui.context import timezone
+
+WORD_JOINER = "\u2060"
 
 
 def local_time(value: datetime | None, with_zone: bool = False) -> str:
@@ -53,3 +56,16 @@ def _nearest_streamlit_color(hex_color: str) -> str:
 
 def number(value: int) -> str:
     return f"{value:,}"
+
+
+def inert(text: object) -> str:
+    """Markdown-escape user-controlled text (run names, tags, e-mails, error messages) so it
+    renders as text, not markup, wherever Streamlit reads Markdown (markdown, captions, alerts,
+    progress text)."""
+    specials = "\\`*_{}[]()#+-.!|<>~$:"
+    escaped = "".join("\\" + ch if ch in specials else ch for ch in str(text))
+    # Escapes do not stop GFM's bare-URL and e-mail autolinks (checked in Chromium): an invisible
+    # WORD JOINER breaks each pattern, so `https://…`, `www.…` and `a@b.c` stay plain text.
+    escaped = re.sub(r"\\:(?=//)", "\\:" + WORD_JOINER, escaped)
+    escaped = re.sub(r"(?i)(www)(?=\\\.)", r"\1" + WORD_JOINER, escaped)
+    return escaped.replace("@", WORD_JOINER + "@")

@@ -14,7 +14,7 @@ import streamlit as st
 from runops.prefect_api.health import Health, health
 from runops.settings import Settings, public_url
 from ui import context
-from ui.operation import inert
+from ui.fmt import inert
 
 # What st.login needs (streamlit/auth_util.py validate_auth_credentials), checked up front so a
 # broken secrets.toml gets a message in words instead of an exception from a button callback.

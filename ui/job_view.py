@@ -15,7 +15,7 @@ from runops.timefmt import format_duration
 from ui import context
 from ui.badges import show_table
 from ui.fmt import local_time
-from ui.operation import confirm_button, inert, link_config, show_plan
+from ui.operation import confirm_button, current_job, inert, link_config, show_plan
 from ui.state import operation_state
 
 STATUS_LOOK = {
@@ -226,3 +226,11 @@ def undo_panel(job: Job, settings: Settings) -> None:
     confirm_button(
         UNDO_KEY, plan, "Undo {n} runs…", settings, disabled=bool(why_not), confirm_label="Undo {n} runs"
     )
+
+
+def show_current_job(key: str, settings: Settings) -> None:
+    """The job a page started (or the one its URL names), live."""
+    job_id = current_job(key)
+    if job_id:
+        st.subheader("Job")
+        show_job(job_id, settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -11,14 +11,14 @@ from runops.access import reason_required
 from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.runner import RUNNER
 from runops.errors import RunopsError
+from runops.prefect_api.client import call
 from runops.settings import Settings
-from ui import context
+from ui import context, query
 from ui.badges import badges, show_table
-from ui.fmt import local_time
+from ui.fmt import inert, local_time
 from ui.state import operation_state, widget_key
 
 TYPE_TO_CONFIRM_ABOVE = 25
-WORD_JOINER = "\u2060"
 DIALOG_ROWS = 10
 
 
@@ -113,9 +113,9 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
             st.rerun()
         n = len(plan.to_change)
         st.markdown(f"**{plan.action.capitalize()}** — **{n:,}** run(s) will change.")
-        st.markdown(f"**Selection:** {_inert(plan.selection)}")
+        st.markdown(f"**Selection:** {inert(plan.selection)}")
         if plan.policy:
-            st.markdown(f"**Policy:** {_inert(plan.policy)}")
+            st.markdown(f"**Policy:** {inert(plan.policy)}")
         counts = plan.counts()
         cols = st.columns(max(1, len(counts)))
         for col, (action, count) in zip(cols, sorted(counts.items()), strict=False):
@@ -163,22 +163,6 @@ def _dialog(key: str, plan: Plan, settings: Settings, confirm_label: str) -> Non
     body()
 
 
-def inert(text: object) -> str:
-    """Markdown-escape user-controlled text (run names, tags, e-mails, error messages) so it
-    renders as text, not markup, wherever Streamlit reads Markdown (markdown, captions, alerts,
-    progress text)."""
-    specials = "\\`*_{}[]()#+-.!|<>~$:"
-    escaped = "".join("\\" + ch if ch in specials else ch for ch in str(text))
-    # Escapes do not stop GFM's bare-URL and e-mail autolinks (checked in Chromium): an invisible
-    # WORD JOINER breaks each pattern, so `https://…`, `www.…` and `a@b.c` stay plain text.
-    escaped = re.sub(r"\\:(?=//)", "\\:" + WORD_JOINER, escaped)
-    escaped = re.sub(r"(?i)(www)(?=\\\.)", r"\1" + WORD_JOINER, escaped)
-    return escaped.replace("@", WORD_JOINER + "@")
-
-
-_inert = inert  # the name other modules used first
-
-
 def start_if_confirmed(key: str, settings: Settings) -> str | None:
     """After Confirm: record the job and start it in the dashboard's background executor (it
     outlives this page's script run and the browser tab); its id goes into the URL."""
@@ -221,3 +205,51 @@ def forget_job(key: str) -> None:
     operation_state(key).job = None
     if "job" in st.query_params:
         del st.query_params["job"]
+
+
+def preview_button(key: str, matching: int | None, described: str = "") -> bool:
+    """ "N runs match" and what matches (None: not counted), then Preview (disabled while nothing
+    matches) and the page's own link."""
+    if matching is not None:
+        st.markdown(f"### {matching:,} run{'s' if matching != 1 else ''} match")
+        st.caption(inert(described))
+    pressed = st.button(
+        "Preview", icon=":material/preview:", key=widget_key(key, "preview-button"), disabled=not matching
+    )
+    query.link_to_view()
+    return pressed
+
+
+def make_preview(
+    key: str,
+    settings: Settings,
+    build: Callable[..., object],
+    *args: object,
+    spinner: str = "Reading every matching run…",
+    slot: str = "preview",
+) -> None:
+    """A new preview (or list of findings) in the page's `slot`: the page is about the next job now."""
+    operation_state(key).stale()
+    forget_job(key)
+    try:
+        with st.spinner(spinner):
+            setattr(operation_state(key), slot, call(settings, build, *args))
+    except RunopsError as exc:
+        st.error(inert(exc))
+
+
+def confirm_step(
+    key: str,
+    plan: Plan,
+    settings: Settings,
+    label: str,
+    confirm_label: str = "Apply to {n} runs",
+    consent: bool = True,
+) -> None:
+    """Below a preview: why the user may not apply (if so), then the button opening the dialog."""
+    why_not = context.refusal()
+    if why_not:
+        st.info(inert(why_not), icon=":material/lock:")
+    confirm_button(
+        key, plan, label, settings, disabled=bool(why_not) or not consent, confirm_label=confirm_label
+    )

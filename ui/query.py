@@ -13,7 +13,7 @@ import streamlit as st
 from runops.errors import RunopsError
 from runops.timefmt import parse_duration, parse_time
 from ui.context import timezone
-from ui.operation import inert
+from ui.fmt import inert
 from ui.state import widget_key
 
 TRUE = ("1", "true", "yes", "on")
