@@ -20,13 +20,17 @@ install: $(STAMP)
 dashboard: $(STAMP)
 	$(BIN)/runops dashboard
 
+# Tests spend most of their time waiting on servers, workers and browsers: three processes in
+# parallel, each with its own Prefect server (and dashboard, for the browser tests).
+PARALLEL ?= -n 3
+
 ## The whole suite: service layer, pages (AppTest) and browser tests (Debian Chromium)
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PARALLEL)
 
 ## Everything but the browser tests
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not browser"
+	$(BIN)/python -m pytest -q $(PARALLEL) -m "not browser"
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -61,13 +65,15 @@ services:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The launcher test starts its own embedded SQLite server whatever the backend: `make test` covers it.
-BACKEND_SKIP := --ignore=tests/runops/dev/test_launcher.py
+# What does not depend on the server's database, `make test` covers: the launcher (its own embedded
+# SQLite server), the CLI's Ctrl-C/kill tests (the job store is local) and the real-worker retry.
+BACKEND_SKIP := --ignore=tests/runops/dev/test_launcher.py --ignore=tests/runops/cli/test_cli_jobs.py \
+	--ignore=tests/runops/features/retry/test_retry_worker.py
 
 ## Service layer and pages against a Prefect server on PostgreSQL (a throwaway cluster)
 test-postgres: $(STAMP) services
-	RUNOPS_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(BACKEND_SKIP) tests/infra_tests tests/runops tests/pages
+	RUNOPS_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(PARALLEL) $(BACKEND_SKIP) tests/infra_tests tests/runops tests/pages
 
 ## Service layer against the scaled-out Prefect: 2 API workers on PostgreSQL + Redis, services apart
 test-scaled: $(STAMP) services
-	RUNOPS_TEST_BACKEND=scaled $(BIN)/python -m pytest -q $(BACKEND_SKIP) tests/infra_tests tests/runops
+	RUNOPS_TEST_BACKEND=scaled $(BIN)/python -m pytest -q $(PARALLEL) $(BACKEND_SKIP) tests/infra_tests tests/runops

@@ -173,19 +173,22 @@ def test_each_job_climbs_from_4_on_its_own_in_full_batches(
 ) -> None:
     # a server whose answers take the same time at any concurrency and batch size: more in
     # flight is faster, so the job climbs by one a window (>= 2 s) from 4 to the maximum, 8.
-    # Time is virtual (0.5 s per answer, shared by the requests in flight together), so the
+    # Time is virtual (0.5 s per answer, shared by the requests that overlapped it), so the
     # climb does not depend on how loaded the machine is.
     sizes: list[int] = []
-    virtual = {"now": 0.0, "in_flight": 0}
+    virtual = {"now": 0.0}
+    active: list[dict[str, int]] = []  # requests in flight, each with the most it overlapped
     monkeypatch.setattr(concurrency, "clock", lambda: virtual["now"])
 
     async def steady(client: PrefectClient, batch) -> list[RunResult]:
         sizes.append(len(batch))
-        virtual["in_flight"] += 1
+        me = {"overlap": 0}
+        active.append(me)
+        for request in active:
+            request["overlap"] = max(request["overlap"], len(active))
         await asyncio.sleep(0.01)
-        together = virtual["in_flight"]  # this request and those answered alongside it
-        virtual["in_flight"] -= 1
-        virtual["now"] += 0.5 / together
+        active.remove(me)
+        virtual["now"] += 0.5 / me["overlap"]
         return [result_for(i, DONE, "Cancelling") for i in batch]
 
     def job(action: str, n: int, **options) -> Report:
