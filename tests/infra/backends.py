@@ -12,6 +12,9 @@ from tests.infra.postgres import postgres_cluster
 from tests.infra.scaled import scaled_prefect
 
 BACKENDS = ("sqlite", "postgres", "scaled")
+# Tests backdate Cancelling states by minutes; Prefect's services would resolve runs Cancelling
+# longer than this on their own loop, racing the stuck-run tests' reads.
+TEST_SETTINGS = {"PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS": "86400"}
 
 
 def backend_name() -> str:
@@ -27,15 +30,15 @@ def session_server(home: Path, backend: str | None = None) -> Iterator[LocalPref
     (two API workers on PostgreSQL + Redis, services in their own process)."""
     backend = backend or backend_name()
     if backend == "scaled":
-        with scaled_prefect(workers=2, home=home) as scaled:
+        with scaled_prefect(workers=2, home=home, extra_env=TEST_SETTINGS) as scaled:
             yield scaled.server
         return
     if backend == "postgres":
         with (
             postgres_cluster() as database_url,
-            LocalPrefectServer(home, ui=False, database_url=database_url) as server,
+            LocalPrefectServer(home, ui=False, database_url=database_url, extra_env=TEST_SETTINGS) as server,
         ):
             yield server
         return
-    with LocalPrefectServer(home, ui=False) as server:
+    with LocalPrefectServer(home, ui=False, extra_env=TEST_SETTINGS) as server:
         yield server

@@ -131,7 +131,11 @@ def services_process(server: LocalPrefectServer, log_path: Path) -> Iterator[sub
 
 @contextmanager
 def scaled_prefect(
-    workers: int = 2, ui: bool = False, timeout: float = 180.0, home: Path | None = None
+    workers: int = 2,
+    ui: bool = False,
+    timeout: float = 180.0,
+    home: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[ScaledPrefect]:
     """PostgreSQL + Redis + `prefect server start --workers N --no-services` + a services process."""
     own_home = home is None
@@ -148,7 +152,7 @@ def scaled_prefect(
                 ui=ui,
                 services=False,
                 workers=workers,
-                extra_env={**redis_settings(redis), **WORKER_SETTINGS},
+                extra_env={**redis_settings(redis), **WORKER_SETTINGS, **(extra_env or {})},
             )
             upgrade_database(server)
             services = stack.enter_context(services_process(server, home / "services.log"))
