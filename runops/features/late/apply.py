@@ -30,7 +30,7 @@ def keep_schedules_going(plan: Plan) -> Finalize | None:
 RESCHEDULE = JobKind(
     ACTION,
     check_plan,
-    lambda plan, signed, sent: late_batches(plan, sent, signed),
+    late_batches,
     default_options=lambda runs: ApplyOptions(),
     finalize=keep_schedules_going,
 )

@@ -237,6 +237,6 @@ class LateBatches:
         return made, errors
 
 
-def late_batches(plan: Plan, sent: Iterable[UUID] = (), signed: Signed = UNSIGNED) -> Batching:
+def late_batches(plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> Batching:
     handler = LateBatches(plan, sent, signed)
     return Batching(handler, key=handler.key, size=batch_size(len(plan.to_change)), sizes=LateBatches.SIZES)
