@@ -43,10 +43,10 @@ def without_client_retries() -> Iterator[None]:
 
     For a state change runops must: the server answers a bulk call 503 when SQLite's lock hits
     one run's commit after earlier runs of the call were changed (each is its own transaction);
-    re-sent out of sight, the call no longer matches those runs, and runops reported runs it had
-    cancelled as "skipped: already finished" (make bench on bfd335b: 144 of a 10,000-run cancel,
-    8 in flight on SQLite). Seen by runops, the failure marks the batch as possibly changed by
-    this plan, backs the concurrency off, and runops' own retry (with its back-off) sends it again.
+    re-sent out of sight, the call no longer matches those runs, and runops would report runs it
+    had cancelled as "skipped: already finished". Seen by runops, the failure marks the batch as
+    possibly changed by this plan, backs the concurrency off, and runops' own retry (with its
+    back-off) sends it again.
     """
     context = get_settings_context()
     # copying Prefect's settings takes ~80 ms: once for the settings in use, not per request

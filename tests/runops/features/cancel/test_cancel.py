@@ -411,9 +411,9 @@ def test_lost_answers_are_retried_without_a_second_transition(
 def test_a_change_the_server_made_before_answering_503_counts_as_done_and_backs_off(
     prefect: Prefect, settings: Settings, audit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # SQLite at 8 in flight (make bench on bfd335b, 10,000-run cancel): a bulk call changed its
-    # runs, then answered 503; Prefect's client re-sent it on its own, the runs no longer matched,
-    # and 144 runs runops had cancelled were reported "skipped: already finished"
+    # SQLite under load: a bulk call changes its runs, then answers 503; re-sent by Prefect's
+    # client on its own, the call no longer matches them, and runs runops had cancelled would be
+    # reported "skipped: already finished"
     monkeypatch.delenv("PREFECT_CLIENT_MAX_RETRIES", raising=False)  # runops' default: the client retries
     deployment = prefect.deployment()
     ids = seeded_runs(prefect, deployment, 40, "SCHEDULED")
