@@ -26,6 +26,7 @@ from runops.engine.messages import UNSIGNED, Signed, state_message
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
+from runops.features.retry.options import RetryOptions
 from runops.features.retry.plan import PLAN_ACTION, RETRY
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
@@ -82,9 +83,9 @@ class RetryBatch:
 
     def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
-        self.types = list(plan.options.get("state_types") or ())
-        ended = plan.options.get("ended_by")
-        self.ended_by = datetime.fromisoformat(ended) if ended else None
+        options = RetryOptions.of(plan.options)
+        self.types = list(options.state_types)
+        self.ended_by = options.ended_by
         self.message = signed.message("retried")
         self.bulk = True  # False once the API turns out to lack /flow_runs/bulk_set_state
         # runs whose proposal may have reached the server without an answer (see `sent_once`)

@@ -30,6 +30,7 @@ from runops.engine.selection import (
     resolve,
 )
 from runops.errors import BadInput
+from runops.features.retry.options import RetryOptions
 from runops.timefmt import ensure_utc, in_zone, parse_time
 
 PLAN_ACTION = "retry failed runs"
@@ -245,21 +246,18 @@ async def plan_retry(client: PrefectClient, request: RetryRequest) -> Plan:
         policy=policy,
         matched=matched,
         created_at=request.now or datetime.now(UTC),
-        options={
-            "state_types": list(selection.state_types),
-            # the newest end time the preview saw (server clock): a run that ends again after
-            # the preview (retried by someone else and failed again) no longer matches
-            "ended_by": max(ends).isoformat() if ends else None,
-            "ended": {str(r.id): r.end_time.isoformat() for r in runs if r.end_time is not None},
-            "latest_per_deployment": request.latest_per_deployment,
-        },
+        options=RetryOptions(
+            state_types=tuple(selection.state_types),
+            ended_by=max(ends) if ends else None,
+            ended={str(r.id): r.end_time for r in runs if r.end_time is not None},
+            latest_per_deployment=request.latest_per_deployment,
+        ).as_dict(),
     )
 
 
 def ended_at(plan: Plan, run_id: UUID) -> datetime | None:
     """When the run ended, as the preview read it."""
-    text = (plan.options.get("ended") or {}).get(str(run_id))
-    return datetime.fromisoformat(text) if text else None
+    return RetryOptions.of(plan.options).ended.get(str(run_id))
 
 
 def summary(plan: Plan) -> dict[str, int]:

@@ -29,6 +29,7 @@ from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResul
 from runops.engine.selection import read_by_id
 from runops.errors import BadInput
 from runops.features.retry.apply import RETRIED_TYPES, propose_retry
+from runops.features.stuck.options import StuckOptions
 from runops.features.stuck.plan import MARK_CANCELLED, MARK_CRASHED, PLAN_ACTION
 from runops.prefect_api import flow_runs
 from runops.prefect_api.client import sent_once
@@ -48,8 +49,8 @@ class StuckBatch:
 
     def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
-        self.retry = bool(plan.options.get("retry"))
-        self.state_ids: dict[str, str] = dict(plan.options.get("state_ids") or {})
+        options = StuckOptions.of(plan.options)
+        self.retry, self.state_ids = options.retry, options.state_ids
         self.signed = signed
         self.sent: set[UUID] = set(sent)
 

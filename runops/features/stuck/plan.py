@@ -33,6 +33,7 @@ from runops.engine.selection import (
 )
 from runops.errors import BadInput
 from runops.features import history
+from runops.features.stuck.options import StuckOptions
 from runops.prefect_api.workers import PoolLiveness, read_work_pools_liveness
 from runops.timefmt import ensure_utc, format_duration, parse_duration
 
@@ -283,11 +284,9 @@ def plan_from(
         policy=policy,
         matched=findings.checked,
         created_at=request.now or datetime.now(UTC),
-        options={
-            "retry": retry,
-            # the state each run was found stuck in: a run that moved on since is left alone
-            "state_ids": {str(r.run_id): str(r.state_id) for r in findings.stuck if r.state_id},
-        },
+        options=StuckOptions(
+            retry=retry, state_ids={str(r.run_id): str(r.state_id) for r in findings.stuck if r.state_id}
+        ).as_dict(),
     )
 
 

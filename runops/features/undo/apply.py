@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +25,7 @@ from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
 from runops.errors import BadInput
 from runops.features.late.plan import scheduled_time
+from runops.features.undo.options import UndoOptions
 from runops.features.undo.plan import CANCELLED_TYPES, as_left
 from runops.features.undo.request import ACTION, MOVE_BACK, TIME_SLACK, UNCANCEL, UNRETRY
 from runops.prefect_api import flow_runs
@@ -49,9 +49,9 @@ class UndoHandler:
 
     def __init__(self, plan: Plan, signed: Signed = UNSIGNED, sent: Iterable[UUID] = ()) -> None:
         self.plan = plan
-        self.since = datetime.fromisoformat(str(plan.options.get("since")))
-        self.restore: dict[str, list[str]] = plan.options.get("restore") or {}
-        self.detail = f"undo of job {plan.options.get('undo_of', '?')}"
+        options = UndoOptions.of(plan.options)
+        self.since, self.restore = options.since, options.restore
+        self.detail = f"undo of job {options.undo_of}"
         self.signed = signed
         # runs a request of this undo may have changed without an answer (`sent_once`, or a
         # process of this job that died before writing their answers)

@@ -29,6 +29,7 @@ from runops.features.cancel.request import CancelAction
 from runops.features.late.plan import scheduled_time
 from runops.features.late.request import LateAction
 from runops.features.retry.plan import RETRY
+from runops.features.undo.options import UndoOptions
 from runops.features.undo.request import (
     ACTION,
     CLOCK_SLACK,
@@ -182,15 +183,8 @@ def _policy(job: Job) -> str:
 
 
 def _options(job: Job, since: datetime, runs: Sequence[JobRun]) -> dict[str, Any]:
-    return {
-        "undo_of": job.id,
-        "undone_action": job.action,
-        "since": since.isoformat(),
-        # a retried run goes back to this state (type, name); the apply re-checks its history
-        "restore": {
-            str(r.item.run_id): [r.item.state_type, r.item.state] for r in runs if r.item.action == RETRY
-        },
-    }
+    restore = {str(r.item.run_id): (r.item.state_type, r.item.state) for r in runs if r.item.action == RETRY}
+    return UndoOptions(since=since, undo_of=job.id, undone_action=job.action, restore=restore).as_dict()
 
 
 def started_runs(plan: Plan) -> list[PlannedRun]:
