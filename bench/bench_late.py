@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -36,7 +37,7 @@ from prefect.states import Scheduled
 
 from bench.common import Check, Row, bench_arguments, bench_setup, job_store, report, settings_for, timed
 from bench.seed import SeedTimes, insert_runs
-from runops.engine.plan import Report
+from runops.engine.plan import FAILED, Report
 from runops.features import late
 from runops.prefect_api.client import open_client
 from runops.settings import Settings
@@ -67,6 +68,12 @@ async def seed(database_url: str, deployment_id: UUID, n: int) -> list[UUID]:
         tags=[EXTRA_TAG],
         name_prefix="late",
     )
+
+
+def failures(report: Report) -> str:
+    """Why runs failed, counted by reason (nothing when none did)."""
+    reasons = Counter(r.reason for r in report.results if r.outcome == FAILED)
+    return "".join(f"; failed {count}× because {reason}" for reason, count in reasons.most_common())
 
 
 async def recipe(client: PrefectClient, deployment_name: str, delay: timedelta, most_recent_n: int) -> int:
@@ -178,7 +185,7 @@ async def main(args: argparse.Namespace) -> None:
                     seconds,
                     f"{result.totals['done']} done, {result.totals['failed']} failed (left Late: "
                     f"{outcome['untouched']}), concurrency {result.concurrency}; lost {outcome['lost']}, "
-                    f"ids kept {outcome['ids_kept']}, tags kept {outcome['tags_kept']}",
+                    f"ids kept {outcome['ids_kept']}, tags kept {outcome['tags_kept']}{failures(result)}",
                     {k: str(v) for k, v in outcome.items()},
                 )
             )

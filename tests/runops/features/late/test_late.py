@@ -658,9 +658,9 @@ def test_recreate_in_bulk_retries_a_busy_database_and_deletes_only_what_was_stor
 def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
     prefect: Prefect, lost: bool
 ) -> None:
-    # bench/RESULTS.md (SQLite, recreate): originals the busy database kept failing were kept
-    # Late *and* had a Scheduled copy — the flow would run twice. A row the bulk create keeps
-    # failing is made on its own; here its copy is stored and then the delete of the original fails
+    # an original kept Late beside a Scheduled copy would run twice. A row the bulk create keeps
+    # failing (a busy SQLite server) is made on its own; here its copy is stored and then the
+    # delete of the original fails
     deployment = prefect.deployment()
     runs = prefect.late_runs(deployment, 24, concurrency=1)  # batches of 2
     unlucky = runs[2].id
