@@ -46,7 +46,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Every benchmark of bench/ on SQLite, PostgreSQL and PostgreSQL + Redis (1 and 2 API workers):
-## one table, written to bench/RESULTS.md (87–106 minutes on 2 cores here)
+## one table, written to bench/RESULTS.md (about 45 minutes on 2 quiet cores here)
 bench: $(STAMP) services
 	$(BIN)/python -m bench
 
