@@ -36,13 +36,14 @@ def stale() -> None:
 
 
 def preview_frame(plan: Plan, settings: Settings) -> pd.DataFrame:
+    ended = retry.ended_times(plan)
     rows = [
         {
             "Run": item.name,
             "Deployment": item.deployment or "—",
             "Flow": item.flow or "—",
             "State": item.state,
-            "Ended": local_time(retry.ended_at(plan, item.run_id)),
+            "Ended": local_time(ended.get(str(item.run_id))),
             "Retry at": "—" if item.action == SKIP else local_time(item.new_time) if item.new_time else "now",
             "Action": item.action,
             "Notes": item.reason,

@@ -29,6 +29,7 @@ def test_count_preview_confirm_result(prefect: Prefect, tmp_home) -> None:
         crashed.name: "retry",
     }
     assert set(preview["Retry at"]) == {"now"}
+    assert "—" not in set(preview["Ended"])  # each run's end time, as the preview read it
     assert metric_value(at, "Retry") == 2 and metric_value(at, "Skip") == 0
     assert prefect.read(failed.id).state.name == "Failed"  # a preview changes nothing
 

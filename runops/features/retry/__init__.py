@@ -26,7 +26,7 @@ from runops.features.retry.plan import (
     RETRYABLE,
     RetryRequest,
     count_matching,
-    ended_at,
+    ended_times,
     plan_retry,
     summary,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "batch_key",
     "check_plan",
     "count_matching",
-    "ended_at",
+    "ended_times",
     "judge",
     "plan_retry",
     "propose_retry",

@@ -255,9 +255,9 @@ async def plan_retry(client: PrefectClient, request: RetryRequest) -> Plan:
     )
 
 
-def ended_at(plan: Plan, run_id: UUID) -> datetime | None:
-    """When the run ended, as the preview read it."""
-    return RetryOptions.of(plan.options).ended.get(str(run_id))
+def ended_times(plan: Plan) -> dict[str, datetime]:
+    """When each run ended, as the preview read it (by run id)."""
+    return RetryOptions.of(plan.options).ended
 
 
 def summary(plan: Plan) -> dict[str, int]:
