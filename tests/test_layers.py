@@ -1,8 +1,10 @@
-"""The layer rules, checked on the source: runops/ never imports streamlit; pages/ and ui/ never prefect."""
+"""The layer rules, checked on the source: runops/ never imports streamlit; pages/ and ui/ never prefect;
+only runops/prefect_api/ calls Prefect's endpoints."""
 
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -37,29 +39,41 @@ def test_every_page_calls_the_guard() -> None:
         assert "page_setup(" in page.read_text(), f"{page.name} must call ui.guard.page_setup() itself"
 
 
-def endpoint_calls(path: Path) -> list[int]:
-    """Lines where a client's raw `request(...)` is called: a hand-routed Prefect endpoint."""
+def client_endpoint_methods() -> set[str]:
+    """The methods of Prefect's client that call an endpoint (its public coroutines; `request`
+    is the raw one)."""
+    from prefect.client.orchestration import PrefectClient
+
+    return {
+        name
+        for name, value in inspect.getmembers(PrefectClient)
+        if not name.startswith("_") and inspect.iscoroutinefunction(value)
+    }
+
+
+def endpoint_calls(path: Path, methods: set[str]) -> list[str]:
+    """Where a Prefect client's endpoint method is used: `<...client...>.<method>`."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    lines = []
+    found = []
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "request"
-        ):
-            owner = node.func.value
+        if isinstance(node, ast.Attribute) and node.attr in methods:
+            owner = node.value
             name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
             if "client" in name.lower():
-                lines.append(node.lineno)
-    return lines
+                found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
 
 
-def test_only_prefect_api_calls_endpoints_by_hand() -> None:
-    """Prefect's own client methods may be used anywhere in the service layer; an endpoint the client
-    has no method for is called in runops/prefect_api/ only (runops/dev/ starts and seeds servers)."""
+def test_only_prefect_api_calls_endpoints() -> None:
+    """Every call to a Prefect endpoint, through the client's methods or by hand, is made in
+    runops/prefect_api/; runops/dev/ (starting and seeding servers) is tooling, not the service."""
+    methods = client_endpoint_methods()
+    assert {"request", "read_flow_runs", "set_flow_run_state"} <= methods
     allowed = (ROOT / "runops" / "prefect_api", ROOT / "runops" / "dev")
     files = [f for f in sorted((ROOT / "runops").rglob("*.py")) if not f.is_relative_to(allowed[0])]
     files = [f for f in files if not f.is_relative_to(allowed[1])]
-    offenders = {str(f.relative_to(ROOT)): lines for f in files if (lines := endpoint_calls(f))}
-    assert not offenders, f"raw endpoint calls outside runops/prefect_api/: {offenders}"
-    assert endpoint_calls(ROOT / "runops" / "prefect_api" / "flow_runs.py")  # the check sees them
+    offenders = {str(f.relative_to(ROOT)): calls for f in files if (calls := endpoint_calls(f, methods))}
+    assert not offenders, f"Prefect endpoint calls outside runops/prefect_api/: {offenders}"
+    # the check sees them where they are
+    assert endpoint_calls(ROOT / "runops" / "prefect_api" / "flow_runs.py", methods)
+    assert endpoint_calls(ROOT / "runops" / "dev" / "demo.py", methods)

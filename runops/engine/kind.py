@@ -13,6 +13,7 @@ from runops.engine.apply import ApplyOptions, Batching, Handler, Progress, bound
 from runops.engine.execute import Finalize, JobRef, StopSignal, execute
 from runops.engine.messages import Signed
 from runops.engine.plan import Plan, Report
+from runops.prefect_api.flow_runs import count_flow_runs
 from runops.store import Store
 
 # the kind's request handler for a plan: signed with the job's actor and reason; `sent` are runs
@@ -53,7 +54,7 @@ class JobKind:
         self.check(plan)
         if self.preflight:
             first = plan.to_change[0].run_id
-            await client.count_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[first])))
+            await count_flow_runs(client, flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[first])))
         return await execute(
             client,
             plan,

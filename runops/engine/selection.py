@@ -10,10 +10,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterId,
     FlowFilter,
-    FlowFilterId,
     FlowFilterName,
     FlowRunFilter,
     FlowRunFilterDeploymentId,
@@ -36,6 +33,10 @@ from prefect.client.schemas.sorting import FlowRunSort
 
 from runops.engine.names import unknown_name
 from runops.errors import BadInput
+from runops.prefect_api.deployments import read_deployments, read_deployments_by_id
+from runops.prefect_api.flow_runs import count_flow_runs, read_flow_runs
+from runops.prefect_api.flows import read_flow_names, read_flow_names_by_id
+from runops.prefect_api.workers import read_work_pool_names
 from runops.timefmt import in_zone
 
 PAGE_SIZE = 200  # the server refuses a larger `limit` (422)
@@ -133,15 +134,8 @@ def deployment_full_name(deployment: DeploymentResponse, flow_names: dict[UUID, 
 
 async def list_deployments(client: PrefectClient) -> list[tuple[str, DeploymentResponse]]:
     """All deployments as ("flow/deployment", deployment), sorted by name."""
-    deployments: list[DeploymentResponse] = []
-    offset = 0
-    while True:
-        page = await client.read_deployments(limit=PAGE_SIZE, offset=offset)
-        deployments.extend(page)
-        if len(page) < PAGE_SIZE:
-            break
-        offset += PAGE_SIZE
-    flow_names = await flow_names_by_id(client, {d.flow_id for d in deployments})
+    deployments = await read_deployments(client)
+    flow_names = await read_flow_names_by_id(client, {d.flow_id for d in deployments})
     named = [(deployment_full_name(d, flow_names), d) for d in deployments]
     return sorted(named, key=lambda pair: pair[0])
 
@@ -158,39 +152,20 @@ class FilterOptions:
 async def filter_options(client: PrefectClient) -> FilterOptions:
     """Every deployment ("flow/deployment"), flow and work pool name, for the pages' pickers."""
     deployments = tuple(name for name, _ in await list_deployments(client))
-    flows: list[str] = []
-    while True:
-        page = await client.read_flows(limit=PAGE_SIZE, offset=len(flows))
-        flows.extend(f.name for f in page)
-        if len(page) < PAGE_SIZE:
-            break
-    pools = [p.name for p in await client.read_work_pools()]
+    flows = await read_flow_names(client)
+    pools = await read_work_pool_names(client)
     return FilterOptions(deployments, tuple(sorted(flows)), tuple(sorted(pools)))
 
 
 async def flow_names_by_id(client: PrefectClient, flow_ids: Iterable[UUID]) -> dict[UUID, str]:
     """Names of flows, one call per 200 ids (never one call per run)."""
-    ids = sorted({i for i in flow_ids if i}, key=str)
-    names: dict[UUID, str] = {}
-    for start in range(0, len(ids), PAGE_SIZE):
-        chunk = ids[start : start + PAGE_SIZE]
-        flows = await client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=chunk)), limit=PAGE_SIZE)
-        names.update({f.id: f.name for f in flows})
-    return names
+    return await read_flow_names_by_id(client, flow_ids)
 
 
 async def deployment_names_by_id(client: PrefectClient, deployment_ids: Iterable[UUID]) -> dict[UUID, str]:
     """ "flow/deployment" names of deployments, in batches."""
-    ids = sorted({i for i in deployment_ids if i}, key=str)
-    found: list[DeploymentResponse] = []
-    for start in range(0, len(ids), PAGE_SIZE):
-        chunk = ids[start : start + PAGE_SIZE]
-        found.extend(
-            await client.read_deployments(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=chunk)), limit=PAGE_SIZE
-            )
-        )
-    flow_names = await flow_names_by_id(client, {d.flow_id for d in found})
+    found = await read_deployments_by_id(client, deployment_ids)
+    flow_names = await read_flow_names_by_id(client, {d.flow_id for d in found})
     return {d.id: deployment_full_name(d, flow_names) for d in found}
 
 
@@ -221,23 +196,11 @@ async def resolve_deployments(client: PrefectClient, names: Sequence[str]) -> li
 async def _check_names(client: PrefectClient, kind: str, names: Sequence[str]) -> None:
     if not names:
         return
-    if kind == "flow":
-        existing = [f.name for f in await client.read_flows(limit=PAGE_SIZE)]
-        found = {
-            f.name
-            for f in await client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=list(names))))
-        }
-    else:
-        existing = [p.name for p in await client.read_work_pools(limit=PAGE_SIZE)]
-        found = {
-            p.name
-            for p in await client.read_work_pools(
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=list(names)))
-            )
-        }
+    read = read_flow_names if kind == "flow" else read_work_pool_names
+    found = set(await read(client, names=list(names)))
     for name in names:
         if name not in found:
-            raise unknown_name(kind.replace("_", " "), name, existing)
+            raise unknown_name(kind.replace("_", " "), name, await read(client, limit=PAGE_SIZE))
 
 
 def _validate_states(selection: RunSelection) -> None:
@@ -309,7 +272,7 @@ def build_filters(selection: RunSelection, deployment_ids: Sequence[UUID] = ()) 
 
 
 async def count_runs(client: PrefectClient, resolved: ResolvedSelection) -> int:
-    return await client.count_flow_runs(**resolved.filters)
+    return await count_flow_runs(client, **resolved.filters)
 
 
 async def iter_runs(
@@ -323,7 +286,7 @@ async def iter_runs(
     offset = 0
     while limit is None or offset < limit:
         size = page_size if limit is None else min(page_size, limit - offset)
-        page = await client.read_flow_runs(**resolved.filters, sort=sort, limit=size, offset=offset)
+        page = await read_flow_runs(client, **resolved.filters, sort=sort, limit=size, offset=offset)
         if page:
             yield page
         if len(page) < size:
@@ -347,7 +310,7 @@ async def read_by_id(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowR
     """These runs as they are now, in one read (missing: deleted)."""
     if not ids:
         return {}
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+    runs = await read_flow_runs(
+        client, flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
     )
     return {run.id: run for run in runs}

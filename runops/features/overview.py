@@ -20,6 +20,7 @@ from runops.engine.selection import (
     resolve,
 )
 from runops.errors import RunopsError
+from runops.prefect_api.flow_runs import count_flow_runs
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ async def state_counts(client: PrefectClient, states: tuple[str, ...] = ALL_STAT
     counts = {}
     for state in states:
         selection = RunSelection(states=(state,))
-        counts[state] = await client.count_flow_runs(**build_filters(selection))
+        counts[state] = await count_flow_runs(client, **build_filters(selection))
     return counts
 
 
@@ -89,7 +90,7 @@ async def load_overview(client: PrefectClient) -> Overview:
     return Overview(
         counts=counts,
         late=await late_backlog(client),
-        total=await client.count_flow_runs(),
+        total=await count_flow_runs(client),
         read_at=datetime.now(UTC),
         failed_24h=await count_matching(client, RetryRequest()),
         stuck=stuck,

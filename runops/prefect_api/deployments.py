@@ -1,14 +1,39 @@
-"""Deployment endpoints Prefect's client has no method for: schedule runs, create runs in bulk."""
+"""Every deployment endpoint runops calls: reads in pages, and by hand where Prefect's client has no
+method (schedule runs, create runs in bulk)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.responses import DeploymentResponse
+
+from runops.prefect_api.paging import PAGE_SIZE, read_pages
 
 MAX_RUNS = 2000  # regular runs made in one call at most (per schedule of a deployment)
+
+
+async def read_deployments(client: PrefectClient) -> list[DeploymentResponse]:
+    """Every deployment (all pages, not the first one)."""
+
+    async def page(size: int, offset: int) -> list[DeploymentResponse]:
+        return await client.read_deployments(limit=size, offset=offset)
+
+    return await read_pages(page)
+
+
+async def read_deployments_by_id(client: PrefectClient, ids: Iterable[UUID]) -> list[DeploymentResponse]:
+    """These deployments (unknown ids are left out): one call per 200 ids, never one per id."""
+    wanted = sorted({i for i in ids if i}, key=str)
+    found: list[DeploymentResponse] = []
+    for start in range(0, len(wanted), PAGE_SIZE):
+        where = DeploymentFilter(id=DeploymentFilterId(any_=wanted[start : start + PAGE_SIZE]))
+        found.extend(await client.read_deployments(deployment_filter=where, limit=PAGE_SIZE))
+    return found
 
 
 async def schedule_deployment_runs(

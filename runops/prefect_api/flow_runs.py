@@ -1,5 +1,5 @@
-"""Flow-run endpoints Prefect's client has no method for: conditional bulk state changes and deletes,
-a state proposal with our own transition id, and the server-side run history."""
+"""Every flow-run endpoint runops calls: reads, counts, single and conditional bulk state changes,
+deletes, and the server-side run history (by hand where Prefect's client has no method for it)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import State, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, to_state_create
 
 BULK_LIMIT = 50  # the server refuses more runs per bulk call
@@ -153,3 +155,56 @@ async def read_flow_run_history(client: PrefectClient, body: dict[str, Any]) -> 
     """The server's `/flow_runs/history`: runs per interval and state, counted by the server."""
     response = await client.request("POST", "/flow_runs/history", json=body)
     return list(response.json())
+
+
+async def read_flow_run(client: PrefectClient, run_id: UUID) -> FlowRun | None:
+    """The run as the server has it now; None once it is deleted."""
+    try:
+        return await client.read_flow_run(run_id)
+    except ObjectNotFound:
+        return None
+
+
+async def read_flow_runs(
+    client: PrefectClient,
+    *,
+    sort: FlowRunSort | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    **filters: Any,
+) -> list[FlowRun]:
+    """One page of the runs matching Prefect's filters (`flow_run_filter`, `deployment_filter`,
+    `flow_filter`, `work_pool_filter`, ...), in `sort` order."""
+    return await client.read_flow_runs(**filters, sort=sort, limit=limit, offset=offset)
+
+
+async def count_flow_runs(client: PrefectClient, **filters: Any) -> int:
+    """How many runs match Prefect's filters, counted by the server."""
+    return await client.count_flow_runs(**filters)
+
+
+async def read_flow_run_states(client: PrefectClient, run_id: UUID) -> list[State]:
+    """A run's state history, oldest first."""
+    return await client.read_flow_run_states(run_id)
+
+
+async def set_flow_run_state(client: PrefectClient, run_id: UUID, state: State) -> StateAnswer | None:
+    """Propose `state` to one run, never forced (the server's orchestration rules decide);
+    None once the run is deleted."""
+    try:
+        result = await client.set_flow_run_state(run_id, state, force=False)
+    except ObjectNotFound:
+        return None
+    return StateAnswer.of(result)
+
+
+async def delete_flow_run(client: PrefectClient, run_id: UUID) -> None:
+    """Delete one run (a run already gone raises ObjectNotFound)."""
+    await client.delete_flow_run(run_id)
+
+
+async def create_flow_run_from_deployment(
+    client: PrefectClient, deployment_id: UUID, **fields: Any
+) -> FlowRun:
+    """A new run of a deployment; a run with the same idempotency key is answered, not made twice."""
+    return await client.create_flow_run_from_deployment(deployment_id, **fields)

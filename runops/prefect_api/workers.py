@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
-from prefect.client.schemas.objects import Worker, WorkerStatus
+from prefect.client.schemas.objects import Worker, WorkerStatus, WorkPool
 
-PAGE_SIZE = 200
+from runops.prefect_api.paging import read_pages
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,25 @@ class PoolLiveness:
         return self.online_workers > 0
 
 
+async def read_work_pool_names(
+    client: PrefectClient, names: Sequence[str] | None = None, limit: int | None = None
+) -> list[str]:
+    """Names of the work pools (only those among `names` when given), page by page up to `limit`."""
+    where = WorkPoolFilter(name=WorkPoolFilterName(any_=list(names))) if names is not None else None
+
+    async def page(size: int, offset: int) -> list[WorkPool]:
+        return await client.read_work_pools(work_pool_filter=where, limit=size, offset=offset)
+
+    return [p.name for p in await read_pages(page, limit)]
+
+
 async def read_workers_for_work_pool(client: PrefectClient, work_pool_name: str) -> list[Worker]:
     """Every worker of a pool (all pages); the server marks each ONLINE or OFFLINE by its heartbeats."""
-    workers: list[Worker] = []
-    while True:
-        page = await client.read_workers_for_work_pool(work_pool_name, limit=PAGE_SIZE, offset=len(workers))
-        workers.extend(page)
-        if len(page) < PAGE_SIZE:
-            return workers
+
+    async def page(size: int, offset: int) -> list[Worker]:
+        return await client.read_workers_for_work_pool(work_pool_name, limit=size, offset=offset)
+
+    return await read_pages(page)
 
 
 async def read_work_pools_liveness(client: PrefectClient, names: Iterable[str]) -> dict[str, PoolLiveness]:

@@ -8,18 +8,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterId,
-    FlowFilter,
-    FlowFilterId,
-)
 from prefect.client.schemas.objects import FlowRun, State, StateType
-from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.sorting import FlowRunSort
 
 from runops.engine.selection import (
-    PAGE_SIZE,
     ResolvedSelection,
     deployment_full_name,
     read_all,
@@ -44,6 +36,9 @@ from runops.features.history.request import (
     STATE_READS,
     HistoryRequest,
 )
+from runops.prefect_api.deployments import read_deployments_by_id
+from runops.prefect_api.flow_runs import count_flow_runs, read_flow_run_states
+from runops.prefect_api.flows import read_flow_names_by_id
 from runops.timefmt import ensure_utc
 
 
@@ -65,21 +60,8 @@ async def names_for(
     client: PrefectClient, runs: Sequence[FlowRun]
 ) -> tuple[dict[UUID, str], dict[UUID, str]]:
     """(flow names, "flow/deployment" names) by id: one call per kind per 200 ids, never per run."""
-    deployment_ids = sorted({r.deployment_id for r in runs if r.deployment_id}, key=str)
-    deployments: list[DeploymentResponse] = []
-    for start in range(0, len(deployment_ids), PAGE_SIZE):
-        chunk = deployment_ids[start : start + PAGE_SIZE]
-        deployments.extend(
-            await client.read_deployments(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=chunk)), limit=PAGE_SIZE
-            )
-        )
-    flow_ids = sorted({r.flow_id for r in runs} | {d.flow_id for d in deployments}, key=str)
-    flows: dict[UUID, str] = {}
-    for start in range(0, len(flow_ids), PAGE_SIZE):
-        chunk = flow_ids[start : start + PAGE_SIZE]
-        found = await client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=chunk)), limit=PAGE_SIZE)
-        flows.update({f.id: f.name for f in found})
+    deployments = await read_deployments_by_id(client, {r.deployment_id for r in runs if r.deployment_id})
+    flows = await read_flow_names_by_id(client, {r.flow_id for r in runs} | {d.flow_id for d in deployments})
     return flows, {d.id: deployment_full_name(d, flows) for d in deployments}
 
 
@@ -114,7 +96,7 @@ async def rescheduled_times(client: PrefectClient, runs: Sequence[FlowRun]) -> d
 
     async def read(run: FlowRun) -> tuple[UUID, datetime | None]:
         async with gate:
-            return run.id, last_scheduled_time(await client.read_flow_run_states(run.id))
+            return run.id, last_scheduled_time(await read_flow_run_states(client, run.id))
 
     first = {run.id: run.expected_start_time for run in candidates}
     found: dict[UUID, datetime] = {}
@@ -138,7 +120,7 @@ async def load_history(
     now = ensure_utc(now or datetime.now(UTC))
     selection = request.selection(now)
     resolved = await resolve(client, selection)
-    matching = await client.count_flow_runs(**finished_filters(resolved))
+    matching = await count_flow_runs(client, **finished_filters(resolved))
     runs = await read_runs(client, resolved, request.limit)
     flow_names, deployment_names = await names_for(client, runs)
     moved = await rescheduled_times(client, runs)

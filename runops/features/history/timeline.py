@@ -17,6 +17,7 @@ from runops.engine.selection import (
     ResolvedSelection,
     RunSelection,
     build_filters,
+    count_runs,
     read_all,
     resolve,
 )
@@ -136,7 +137,7 @@ async def load_timeline(
     matching = 0
     for selection, sort in reads:
         found = ResolvedSelection(selection, build_filters(selection, ids), resolved.deployments)
-        matching += await client.count_flow_runs(**found.filters)
+        matching += await count_runs(client, found)
         left = limit - len(runs)
         if left > 0:
             # offset pages can repeat a run when others change state meanwhile: keep it once

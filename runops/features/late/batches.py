@@ -11,7 +11,6 @@ from uuid import UUID
 import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
-from prefect.exceptions import ObjectNotFound
 
 from runops.engine.apply import Batching, batch_size
 from runops.engine.messages import UNSIGNED, Signed
@@ -31,6 +30,7 @@ from runops.features.late.request import (
     CREATE_ATTEMPTS,
     LateAction,
 )
+from runops.prefect_api import flow_runs
 from runops.prefect_api.client import explain, sent_once
 from runops.prefect_api.flow_runs import BULK_LIMIT
 
@@ -203,9 +203,7 @@ class LateBatches:
         answer lost). Original gone: the copy is the run now. Original kept: a copy beside it
         would run the flow twice, so it goes again; if that cannot be checked, say so."""
         try:
-            try:
-                await client.read_flow_run(item.run_id)
-            except ObjectNotFound:
+            if await flow_runs.read_flow_run(client, item.run_id) is None:
                 return (await self.each.gone(client, [item]))[0]
             return (await self.each.drop_strays(client, [result_for(item, FAILED, item.state, reason)]))[0]
         except Exception as exc:

@@ -18,7 +18,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateName,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
-from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling, Scheduled
 
 from runops.engine.messages import UNSIGNED, Signed
@@ -118,9 +117,8 @@ class LateRunHandler:
         self, client: PrefectClient, item: PlannedRun
     ) -> tuple[FlowRun | None, RunResult | None]:
         """The run as it is now, and a skip result if it moved on since the preview."""
-        try:
-            run = await client.read_flow_run(item.run_id)
-        except ObjectNotFound:
+        run = await flow_runs.read_flow_run(client, item.run_id)
+        if run is None:
             return None, result_for(item, SKIPPED, None, "deleted meanwhile")
         return run, self.judge(item, run)
 
@@ -165,12 +163,11 @@ class LateRunHandler:
         _, skipped = await self.reread(client, item)
         if skipped is not None:
             return skipped
-        try:
-            with sent_once(self.sent, [item.run_id]):
-                result = await client.set_flow_run_state(item.run_id, state)
-        except ObjectNotFound:
+        with sent_once(self.sent, [item.run_id]):
+            answer = await flow_runs.set_flow_run_state(client, item.run_id, state)
+        if answer is None:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        return _rescheduled(item, StateAnswer.of(result))
+        return _rescheduled(item, answer)
 
     async def cancel(
         self, client: PrefectClient, item: PlannedRun, answers: dict[UUID, StateAnswer]
@@ -181,12 +178,10 @@ class LateRunHandler:
         _, skipped = await self.reread(client, item)
         if skipped is not None:
             return skipped
-        try:  # still late, yet not in the batch's answer: propose it on its own
-            with sent_once(self.sent, [item.run_id]):
-                result = await client.set_flow_run_state(item.run_id, self.cancelling())
-        except ObjectNotFound:
+        with sent_once(self.sent, [item.run_id]):  # still late, yet not in the batch's answer: on its own
+            answer = await flow_runs.set_flow_run_state(client, item.run_id, self.cancelling())
+        if answer is None:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        answer = StateAnswer.of(result)
         await self.sign_cancelled(client, {item.run_id: answer})
         return _cancelled(item, answer)
 
@@ -210,8 +205,8 @@ class LateRunHandler:
     async def recreate(self, client: PrefectClient, item: PlannedRun, run: FlowRun) -> RunResult:
         """Replacement first (every field copied, key derived from the original), original deleted after."""
         assert item.new_time is not None and run.deployment_id is not None
-        replacement = await client.create_flow_run_from_deployment(
-            run.deployment_id, **replacement_fields(item, run, self.signed)
+        replacement = await flow_runs.create_flow_run_from_deployment(
+            client, run.deployment_id, **replacement_fields(item, run, self.signed)
         )
         await self.retime(client, [(item, replacement)])
         if run.id in await bulk_delete(client, [run.id], self.allowed):
@@ -228,17 +223,16 @@ class LateRunHandler:
                 and replacement.next_scheduled_start_time != item.new_time
             ):
                 assert item.new_time is not None
-                await client.set_flow_run_state(replacement.id, self.rescheduled(item.new_time))
+                await flow_runs.set_flow_run_state(client, replacement.id, self.rescheduled(item.new_time))
 
     async def keep_original(self, client: PrefectClient, item: PlannedRun, replacement_id: UUID) -> RunResult:
         """The original moved on between the re-read and the delete: keep it, drop the copy."""
-        try:
-            current = await client.read_flow_run(item.run_id)
-        except ObjectNotFound:
+        current = await flow_runs.read_flow_run(client, item.run_id)
+        if current is None:
             return result_for(
                 item, DONE, "Scheduled", f"replaced by run {replacement_id}", replacement_id=replacement_id
             )
-        await client.delete_flow_run(replacement_id)
+        await flow_runs.delete_flow_run(client, replacement_id)
         name = current.state.name if current.state else "no state"
         return result_for(item, SKIPPED, name, f"now {name}; its replacement was removed again")
 
@@ -252,7 +246,7 @@ class LateRunHandler:
             if stray is None:
                 out.append(result)
             elif stray.state_type == StateType.SCHEDULED:
-                await client.delete_flow_run(stray.id)
+                await flow_runs.delete_flow_run(client, stray.id)
                 out.append(replace(result, reason=f"{result.reason}; its replacement was removed again"))
             else:
                 out.append(

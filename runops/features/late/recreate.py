@@ -14,6 +14,7 @@ from prefect.states import Scheduled, to_state_create
 from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import PlannedRun
 from runops.prefect_api.deployments import bulk_create_flow_runs_from_deployment
+from runops.prefect_api.flow_runs import read_flow_runs
 
 
 def idempotency_key(run_id: UUID) -> str:
@@ -69,7 +70,8 @@ async def replacements_of(client: PrefectClient, originals: list[UUID]) -> dict[
     if not originals:
         return {}
     keys = {idempotency_key(run_id): run_id for run_id in originals}
-    found = await client.read_flow_runs(
+    found = await read_flow_runs(
+        client,
         flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=list(keys))),
         limit=len(keys),
     )

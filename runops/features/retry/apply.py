@@ -17,7 +17,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
 from runops.engine.apply import Batching, batch_size
@@ -148,12 +147,11 @@ class RetryBatch:
 
     async def one(self, client: PrefectClient, item: PlannedRun) -> RunResult:
         state = Scheduled(scheduled_time=item.new_time or datetime.now(UTC), message=self.message)
-        try:
-            with sent_once(self.sent, [item.run_id], unchanged=(404,)):
-                result = await client.set_flow_run_state(item.run_id, state)
-        except ObjectNotFound:
+        with sent_once(self.sent, [item.run_id], unchanged=(404,)):
+            answer = await flow_runs.set_flow_run_state(client, item.run_id, state)
+        if answer is None:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
-        return judge(item, StateAnswer.of(result))
+        return judge(item, answer)
 
 
 def batch_key(item: PlannedRun) -> datetime | None:

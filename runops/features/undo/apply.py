@@ -93,9 +93,8 @@ class UndoHandler:
 
     async def reread(self, client: PrefectClient, item: PlannedRun) -> FlowRun | RunResult:
         """The run as it is now, or its result if it is gone or already as this undo leaves it."""
-        try:
-            run = await client.read_flow_run(item.run_id)
-        except ObjectNotFound:
+        run = await flow_runs.read_flow_run(client, item.run_id)
+        if run is None:
             return result_for(item, SKIPPED, None, "deleted meanwhile")
         if self.ours(item, run):
             return result_for(item, DONE, state_name(run), "confirmed on re-read")
@@ -106,7 +105,7 @@ class UndoHandler:
         if isinstance(run, RunResult):
             return run
         name = state_name(run)
-        history = await client.read_flow_run_states(run.id) if item.action != MOVE_BACK else None
+        history = await flow_runs.read_flow_run_states(client, run.id) if item.action != MOVE_BACK else None
         why = as_left(item.action, self.expected(item), run, history, self.since)
         if why:
             return result_for(item, SKIPPED, name, why)

@@ -40,6 +40,7 @@ from runops.features.undo.request import (
     UNRETRY,
     UndoRequest,
 )
+from runops.prefect_api.flow_runs import read_flow_run_states
 from runops.store.jobs import Job, JobRun
 from runops.timefmt import in_zone
 
@@ -167,7 +168,7 @@ async def _decide(
     original = record.item
     action, reason = undo_action(original)
     if run is not None and action != SKIP:
-        history = await client.read_flow_run_states(run.id) if action in (UNCANCEL, UNRETRY) else None
+        history = await read_flow_run_states(client, run.id) if action in (UNCANCEL, UNRETRY) else None
         reason = as_left(action, original, run, history, since)
         if reason:
             action = SKIP
