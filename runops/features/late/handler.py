@@ -22,6 +22,7 @@ from prefect.states import Cancelling, Scheduled
 
 from runops.engine.messages import UNSIGNED, Signed
 from runops.engine.plan import DONE, FAILED, SKIPPED, Plan, PlannedRun, RunResult, result_for
+from runops.errors import RunopsError
 from runops.features.late.plan import (
     scheduled_time,
 )
@@ -216,14 +217,19 @@ class LateRunHandler:
         return await self.keep_original(client, item, replacement.id)
 
     async def retime(self, client: PrefectClient, made: list[tuple[PlannedRun, FlowRun]]) -> None:
-        """Replacements made by an earlier attempt for another time: move them to this plan's time."""
+        """Replacements made by an earlier attempt for another time: move them to this plan's time.
+        A replacement deleted meanwhile raises, so that its original is not deleted after it."""
         for item, replacement in made:
             if (
                 replacement.state_type == StateType.SCHEDULED
                 and replacement.next_scheduled_start_time != item.new_time
             ):
                 assert item.new_time is not None
-                await flow_runs.set_flow_run_state(client, replacement.id, self.rescheduled(item.new_time))
+                state = self.rescheduled(item.new_time)
+                if await flow_runs.set_flow_run_state(client, replacement.id, state) is None:
+                    raise RunopsError(
+                        f"its replacement {replacement.id} was deleted meanwhile; the original is kept"
+                    )
 
     async def keep_original(self, client: PrefectClient, item: PlannedRun, replacement_id: UUID) -> RunResult:
         """The original moved on between the re-read and the delete: keep it, drop the copy."""

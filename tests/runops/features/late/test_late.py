@@ -32,6 +32,7 @@ from tests.faults import (
     BusyOnce,
     FailsDelete,
     LosesAnswers,
+    Passthrough,
     RunFaults,
     set_state_directly,
 )
@@ -687,6 +688,50 @@ def test_recreate_on_its_own_that_fails_after_its_copy_is_stored_leaves_one_run(
         assert rerun.totals == {"done": 1, "skipped": 0, "failed": 0, "not_attempted": 0}
         after = prefect.runs_of(deployment)
         assert len(after) == 24 and not originals & {r.id for r in after}
+
+
+class DeletesBeforeItsChange(Passthrough):
+    """Someone deletes `run_id` just before runops' state change of it reaches the server."""
+
+    def __init__(self, run_id: UUID) -> None:
+        super().__init__()
+        self.run_id, self.deleted = run_id, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith(f"/flow_runs/{self.run_id}/set_state"):
+            gone = request.url.copy_with(path=request.url.path.removesuffix("/set_state"))
+            delete = httpx.Request("DELETE", gone, headers={"accept": "application/json"})
+            response = await self.inner.handle_async_request(delete)
+            await response.aread()
+            self.deleted = response.status_code == 204
+        return await self.inner.handle_async_request(request)
+
+
+def test_recreate_keeps_the_original_when_its_earlier_replacement_is_deleted_meanwhile(
+    prefect: Prefect,
+) -> None:
+    # an earlier attempt left a replacement for another time; runops moves it to this plan's time
+    # before it deletes the original. Deleted meanwhile, it cannot: the original must stay
+    deployment = prefect.deployment()
+    (original,) = prefect.late_runs(deployment, 1)
+
+    async def earlier_attempt(client: PrefectClient) -> FlowRun:
+        return await client.create_flow_run_from_deployment(
+            deployment.id,
+            state=Scheduled(scheduled_time=later(hours=1)),
+            idempotency_key=idempotency_key(original.id),
+        )
+
+    replacement = prefect.harness(earlier_attempt)
+    plan = plan_for(prefect, request(deployment, mode="recreate", delay="3d"))
+    assert [i.run_id for i in plan.to_change] == [original.id]
+    faults = DeletesBeforeItsChange(replacement.id)
+    report = apply(prefect, plan, transport=faults, options=FAST)
+    assert faults.deleted
+    assert report.totals == {"done": 0, "skipped": 0, "failed": 1, "not_attempted": 0}
+    assert f"its replacement {replacement.id} was deleted meanwhile" in report.results[0].reason
+    stored = prefect.runs_of(deployment)
+    assert [(r.id, r.state_name) for r in stored] == [(original.id, "Late")]  # not lost
 
 
 @pytest.mark.parametrize(
