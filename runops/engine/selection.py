@@ -36,10 +36,9 @@ from runops.errors import BadInput
 from runops.prefect_api.deployments import read_deployments, read_deployments_by_id
 from runops.prefect_api.flow_runs import count_flow_runs, read_flow_runs
 from runops.prefect_api.flows import read_flow_names, read_flow_names_by_id
+from runops.prefect_api.paging import PAGE_SIZE
 from runops.prefect_api.workers import read_work_pool_names
 from runops.timefmt import in_zone
-
-PAGE_SIZE = 200  # the server refuses a larger `limit` (422)
 
 ACTIVE_STATES = ("Pending", "Running", "Scheduled", "Late")
 ALL_STATE_NAMES = (
@@ -155,11 +154,6 @@ async def filter_options(client: PrefectClient) -> FilterOptions:
     flows = await read_flow_names(client)
     pools = await read_work_pool_names(client)
     return FilterOptions(deployments, tuple(sorted(flows)), tuple(sorted(pools)))
-
-
-async def flow_names_by_id(client: PrefectClient, flow_ids: Iterable[UUID]) -> dict[UUID, str]:
-    """Names of flows, one call per 200 ids (never one call per run)."""
-    return await read_flow_names_by_id(client, flow_ids)
 
 
 async def deployment_names_by_id(client: PrefectClient, deployment_ids: Iterable[UUID]) -> dict[UUID, str]:

@@ -12,7 +12,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.responses import DeploymentResponse
 
-from runops.prefect_api.paging import PAGE_SIZE, read_pages
+from runops.prefect_api.paging import PAGE_SIZE, chunks, read_pages
 
 MAX_RUNS = 2000  # regular runs made in one call at most (per schedule of a deployment)
 
@@ -30,8 +30,8 @@ async def read_deployments_by_id(client: PrefectClient, ids: Iterable[UUID]) -> 
     """These deployments (unknown ids are left out): one call per 200 ids, never one per id."""
     wanted = sorted({i for i in ids if i}, key=str)
     found: list[DeploymentResponse] = []
-    for start in range(0, len(wanted), PAGE_SIZE):
-        where = DeploymentFilter(id=DeploymentFilterId(any_=wanted[start : start + PAGE_SIZE]))
+    for chunk in chunks(wanted):
+        where = DeploymentFilter(id=DeploymentFilterId(any_=list(chunk)))
         found.extend(await client.read_deployments(deployment_filter=where, limit=PAGE_SIZE))
     return found
 

@@ -9,7 +9,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowFilter, FlowFilterId, FlowFilterName
 from prefect.client.schemas.objects import Flow
 
-from runops.prefect_api.paging import PAGE_SIZE, read_pages
+from runops.prefect_api.paging import PAGE_SIZE, chunks, read_pages
 
 
 async def read_flow_names(
@@ -28,7 +28,7 @@ async def read_flow_names_by_id(client: PrefectClient, ids: Iterable[UUID]) -> d
     """Names of these flows by id: one call per 200 ids, never one per run."""
     wanted = sorted({i for i in ids if i}, key=str)
     names: dict[UUID, str] = {}
-    for start in range(0, len(wanted), PAGE_SIZE):
-        where = FlowFilter(id=FlowFilterId(any_=wanted[start : start + PAGE_SIZE]))
+    for chunk in chunks(wanted):
+        where = FlowFilter(id=FlowFilterId(any_=list(chunk)))
         names.update({f.id: f.name for f in await client.read_flows(flow_filter=where, limit=PAGE_SIZE)})
     return names

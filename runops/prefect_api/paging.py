@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
 
 PAGE_SIZE = 200  # the server refuses a larger `limit` (422)
+
+
+def chunks(items: Sequence[T], size: int = PAGE_SIZE) -> Iterator[Sequence[T]]:
+    """`items` in order, `size` at a time: one filtered read per chunk, never one per item."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 async def read_pages(

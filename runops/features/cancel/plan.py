@@ -12,13 +12,11 @@ from prefect.client.schemas.objects import FlowRun, StateType
 
 from runops.engine.plan import SKIP, Plan, PlannedRun
 from runops.engine.selection import (
-    PAGE_SIZE,
     ResolvedSelection,
     RunSelection,
     build_filters,
     count_runs,
     deployment_names_by_id,
-    flow_names_by_id,
     iter_runs,
     resolve,
 )
@@ -35,6 +33,8 @@ from runops.features.cancel.request import (
     CancelRequest,
     with_default_states,
 )
+from runops.prefect_api.flows import read_flow_names_by_id
+from runops.prefect_api.paging import chunks
 
 
 def action_for(run: FlowRun, force_stuck: bool = False) -> tuple[str, str, tuple[str, ...]]:
@@ -108,9 +108,8 @@ async def _subflow_rows(
     frontier = list(parents)
     for _ in range(MAX_SUBFLOW_DEPTH):
         children: list[UUID] = []
-        for start in range(0, len(frontier), PAGE_SIZE):
-            chunk = tuple(frontier[start : start + PAGE_SIZE])
-            selection = RunSelection(state_types=ACTIVE_TYPES, parent_run_ids=chunk)
+        for chunk in chunks(frontier):
+            selection = RunSelection(state_types=ACTIVE_TYPES, parent_run_ids=tuple(chunk))
             resolved = ResolvedSelection(selection, build_filters(selection))
             async for page in iter_runs(client, resolved):
                 for run in page:
@@ -172,7 +171,7 @@ async def _planned_runs(
             await _subflow_rows(client, [r.run_id for r in rows], seen, request, request.max_runs - len(rows))
         )
     deployments = await deployment_names_by_id(client, {r.deployment_id for r in rows if r.deployment_id})
-    flows = await flow_names_by_id(client, {r.flow_id for r in rows})
+    flows = await read_flow_names_by_id(client, {r.flow_id for r in rows})
     return tuple(
         PlannedRun(
             run_id=r.run_id,

@@ -25,12 +25,12 @@ from runops.engine.selection import (
     RunSelection,
     count_runs,
     deployment_names_by_id,
-    flow_names_by_id,
     iter_runs,
     resolve,
 )
 from runops.errors import BadInput
 from runops.features.retry.options import RetryOptions
+from runops.prefect_api.flows import read_flow_names_by_id
 from runops.timefmt import ensure_utc, in_zone, parse_time
 
 PLAN_ACTION = "retry failed runs"
@@ -212,7 +212,7 @@ async def plan_retry(client: PrefectClient, request: RetryRequest) -> Plan:
     """The frozen plan: every matching run (all pages), retried or skipped with why; changes nothing."""
     runs, matched = await _read(client, request)
     names = await deployment_names_by_id(client, {r.deployment_id for r in runs if r.deployment_id})
-    flows = await flow_names_by_id(client, {r.flow_id for r in runs})
+    flows = await read_flow_names_by_id(client, {r.flow_id for r in runs})
     newest: dict[UUID, UUID] = {}
     for run in runs:  # oldest first: the last one seen per deployment is its newest failure
         if run.deployment_id is not None:

@@ -27,13 +27,13 @@ from runops.engine.selection import (
     ResolvedSelection,
     RunSelection,
     deployment_names_by_id,
-    flow_names_by_id,
     read_all,
     resolve,
 )
 from runops.errors import BadInput
 from runops.features import history
 from runops.features.stuck.options import StuckOptions
+from runops.prefect_api.flows import read_flow_names_by_id
 from runops.prefect_api.workers import PoolLiveness, read_work_pools_liveness
 from runops.timefmt import ensure_utc, format_duration, parse_duration
 
@@ -203,7 +203,7 @@ async def find_stuck(client: PrefectClient, request: StuckRequest) -> Findings:
         if in_state > limit[0]:
             stuck.append((run, in_state, limit))
     names = await deployment_names_by_id(client, {r.deployment_id for r, _, _ in stuck if r.deployment_id})
-    flows = await flow_names_by_id(client, {r.flow_id for r, _, _ in stuck})
+    flows = await read_flow_names_by_id(client, {r.flow_id for r, _, _ in stuck})
     pools = await read_work_pools_liveness(
         client, {r.work_pool_name for r, _, _ in stuck if r.work_pool_name}
     )

@@ -23,7 +23,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, State, StateType
 
 from runops.engine.plan import NOT_ATTEMPTED, SKIP, SKIPPED, Plan, PlannedRun
-from runops.engine.selection import PAGE_SIZE, read_by_id
+from runops.engine.selection import read_by_id
 from runops.errors import BadInput
 from runops.features.cancel.request import CancelAction
 from runops.features.late.plan import scheduled_time
@@ -41,6 +41,7 @@ from runops.features.undo.request import (
     UndoRequest,
 )
 from runops.prefect_api.flow_runs import read_flow_run_states
+from runops.prefect_api.paging import chunks
 from runops.store.jobs import Job, JobRun
 from runops.timefmt import in_zone
 
@@ -109,8 +110,8 @@ def as_left(
 
 async def current_runs(client: PrefectClient, ids: list[UUID]) -> dict[UUID, FlowRun]:
     found: dict[UUID, FlowRun] = {}
-    for start in range(0, len(ids), PAGE_SIZE):
-        found.update(await read_by_id(client, ids[start : start + PAGE_SIZE]))
+    for chunk in chunks(ids):
+        found.update(await read_by_id(client, list(chunk)))
     return found
 
 
